@@ -1,0 +1,6 @@
+"""Entry point of ``python -m experiments`` (see :mod:`experiments.cli`)."""
+import sys
+
+from experiments.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""What an experiment is: rows (configurations) of a paper's table, profiles, and the task that runs them.
+
+Experiments know papers only through these specs (one module per table in
+``experiments.configs``) and the dotted path of the paper's :class:`~experiments.task.Task`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named amount of work. ``params`` are read by the task (subjects, epochs, minutes of
+    recording, folds); ``description`` says what it reduces relative to the paper."""
+
+    name: str
+    params: dict
+    description: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a paper's table.
+
+    name    stable id, also the folder of its stored fold results (shared between tables)
+    config  keyword arguments of the task's ``run_fold``; ``None`` for rows we only quote
+    label   the row's descriptive columns, in order (e.g. direction, stages)
+    paper   the paper's published numbers for this row, metric name -> percent
+    """
+
+    name: str
+    config: dict | None
+    label: dict
+    paper: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str
+    title: str
+    task: str  # "package.module:TaskClass"
+    rows: tuple[Row, ...]
+    profiles: dict[str, Profile]
+    metrics: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    default_profile: str = "quick"
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"experiment {self.name!r} has no row {name!r}; rows: {[r.name for r in self.rows]}")
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise ValueError(f"experiment {self.name!r} has no profile {name!r}; profiles: {sorted(self.profiles)}")
+        return self.profiles[name]
+
+    @property
+    def runnable_rows(self) -> tuple[Row, ...]:
+        return tuple(r for r in self.rows if r.config is not None)

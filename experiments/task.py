@@ -1,0 +1,62 @@
+"""The interface between the experiment runner and a paper package.
+
+A paper package implements :class:`Task`; the runner calls it and never imports model code
+itself. ``prepare`` runs once per process (its result should be cached on disk by the task),
+``run_fold`` once per (row, fold) and returns plain JSON-able data.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A task's model-ready data handle.
+
+    fingerprint  hash of the raw files, preprocessing parameters and code version
+    source       where the data came from: a dataset path, or "synthetic (...)"
+    data         task-specific payload (arrays, per-subject dicts ...)
+    """
+
+    fingerprint: str
+    source: str
+    data: object
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Runner-level training options passed through to the task."""
+
+    seed: int = 0
+    verbose: int = 0
+    jit: bool | None = None
+    mixed_precision: bool = False
+
+
+class Task(Protocol):
+    name: str
+    version: str
+
+    def prepare(self, params: dict, data_root: str | None, cache_dir: Path) -> Prepared: ...
+
+    def folds(self, prepared: Prepared, params: dict) -> list[str]: ...
+
+    def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
+        """Train and evaluate one fold. Returns ``{"metrics": {...}, ...}`` (JSON-able)."""
+        ...
+
+
+def load_task(path: str) -> Task:
+    """Instantiate ``"package.module:ClassName"``."""
+    if ":" not in path:
+        raise ValueError(f"task path {path!r}: expected 'package.module:ClassName'")
+    module_name, _, cls_name = path.partition(":")
+    module = importlib.import_module(module_name)
+    try:
+        cls = getattr(module, cls_name)
+    except AttributeError:
+        raise ValueError(f"task path {path!r}: module {module_name} has no {cls_name}") from None
+    return cls()

@@ -1,0 +1,31 @@
+"""Signal operations shared by the three paper packages.
+
+Pure NumPy/SciPy: no Keras, no knowledge of any dataset. Every function validates its
+input and raises ``ValueError`` naming the argument, what was found and what was expected.
+
+Modules
+-------
+filters    Butterworth band/low/high-pass (second-order sections, zero-phase) and notch.
+spectral   Welch PSD, absolute and relative band power, the papers' EEG bands.
+normalize  z-score, and a fitted ``ZScore`` statistics object.
+resample   polyphase resampling between arbitrary rates.
+windows    sliding windows with overlap, and one label per window.
+"""
+from preprocessing.filters import butter_bandpass, butter_highpass, butter_lowpass, notch
+from preprocessing.normalize import ZScore, zscore
+from preprocessing.resample import resample
+from preprocessing.spectral import (
+    EEG_BANDS_CLASSIC,
+    EEG_BANDS_RMMT,
+    band_power,
+    relative_band_power,
+    welch_psd,
+)
+from preprocessing.windows import sliding_windows, window_labels
+
+__all__ = [
+    "butter_bandpass", "butter_highpass", "butter_lowpass", "notch",
+    "ZScore", "zscore", "resample",
+    "EEG_BANDS_CLASSIC", "EEG_BANDS_RMMT", "band_power", "relative_band_power", "welch_psd",
+    "sliding_windows", "window_labels",
+]

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiments import metrics as M
+from experiments.cv import LeakageError, Split, check_disjoint, kfold_splits, loso_splits, train_val_split
+
+
+def test_classification_metrics_by_hand():
+    y_true = [0, 0, 0, 0, 1, 1]
+    y_pred = [0, 0, 1, 1, 1, 0]
+    assert M.accuracy(y_true, y_pred) == pytest.approx(3 / 6)
+    # class 0: P = 2/3, R = 2/4 -> F1 = 4/7; class 1: P = 1/3, R = 1/2 -> F1 = 2/5
+    assert M.f1_macro(y_true, y_pred) == pytest.approx((4 / 7 + 2 / 5) / 2)
+    assert M.f1_weighted(y_true, y_pred) == pytest.approx((4 * 4 / 7 + 2 * 2 / 5) / 6)
+    np.testing.assert_array_equal(M.confusion(y_true, y_pred, [0, 1]), [[2, 2], [1, 1]])
+
+
+def test_regression_metrics_by_hand():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    y = np.array([2.0, 2.0, 4.0, 4.0])
+    assert M.rmse(x, y) == pytest.approx(np.sqrt(0.5))
+    assert M.pcc(x, y) == pytest.approx(stats.pearsonr(x, y)[0])
+    # cov = 1.0, var_x = 1.25, var_y = 1.0, (mean diff)^2 = 0.25
+    assert M.ccc(x, y) == pytest.approx(2 * 1.0 / (1.25 + 1.0 + 0.25))
+    assert M.ccc(x, x) == pytest.approx(1.0)
+    assert M.ccc(x, x + 10) < 0.1
+
+
+def test_metric_errors():
+    with pytest.raises(ValueError, match="shapes differ"):
+        M.accuracy([0, 1], [0])
+    with pytest.raises(ValueError, match="constant"):
+        M.pcc([1, 1, 1], [1, 2, 3])
+    with pytest.raises(ValueError, match="NaN"):
+        M.rmse([1.0, np.nan], [1.0, 2.0])
+
+
+def test_mean_ci_matches_scipy_t():
+    v = np.array([0.81, 0.77, 0.92, 0.85, 0.88, 0.79])
+    mean, half = M.mean_ci(v, 0.95)
+    lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+    assert mean == pytest.approx(v.mean())
+    assert half == pytest.approx((hi - lo) / 2)
+    assert np.isnan(M.mean_ci([0.5])[1])
+
+
+def test_loso_is_disjoint_by_subject():
+    groups = np.repeat(["S2", "S3", "S4", "S5"], [5, 3, 4, 2])
+    splits = loso_splits(groups, n_val_subjects=1)
+    assert [s.name for s in splits] == ["S2", "S3", "S4", "S5"]
+    for s in splits:
+        assert set(groups[s.test]) == {s.name}
+        assert s.name not in set(groups[s.train]) | set(groups[s.val])
+        assert len(set(groups[s.val])) == 1 and not set(groups[s.val]) & set(groups[s.train])
+        assert len(s.train) + len(s.val) + len(s.test) == len(groups)
+
+
+def test_kfold_with_and_without_groups():
+    splits = kfold_splits(20, 5, seed=1)
+    assert sorted(np.concatenate([s.test for s in splits]).tolist()) == list(range(20))
+    groups = np.repeat(np.arange(10), 2)
+    for s in kfold_splits(20, 5, groups=groups):
+        assert not set(groups[s.test]) & set(groups[s.train])
+
+
+def test_leakage_is_refused():
+    groups = np.array(["a", "a", "b", "b"])
+    with pytest.raises(LeakageError, match="share subject"):
+        check_disjoint(Split("x", np.array([0, 2]), np.array([1])), groups)
+    with pytest.raises(LeakageError, match="share 1 item"):
+        check_disjoint(Split("x", np.array([0, 1]), np.array([1, 2])))
+    with pytest.raises(ValueError, match="at least 2 subjects"):
+        loso_splits(["a", "a"])
+    with pytest.raises(ValueError, match="at least 2 training subjects"):
+        train_val_split(np.array([0, 1]), groups)

@@ -1,0 +1,51 @@
+"""A NumPy-only task for runner tests: threshold classifiers on per-subject 1-D data.
+
+``TOY_LOG`` (a file) receives one line per executed fold; ``TOY_CRASH_AFTER=k`` makes the
+fold after the k-th executed one raise, as if the sweep were killed there.
+"""
+import os
+
+import numpy as np
+
+from experiments import metrics as M
+from experiments.spec import ExperimentSpec, Profile, Row
+from experiments.store import stable_hash
+from experiments.task import Prepared
+
+
+class ToyTask:
+    name = "toy"
+    version = "1"
+
+    def prepare(self, params, data_root, cache_dir):
+        rng = np.random.default_rng(0)
+        data = {}
+        for i in range(params["n_subjects"]):
+            y = rng.integers(0, 2, 40)
+            data[f"S{i}"] = (y + rng.normal(0, 0.6, 40), y)
+        return Prepared(stable_hash([params, data_root]), "toy data", data)
+
+    def folds(self, prepared, params):
+        return sorted(prepared.data)
+
+    def run_fold(self, config, fold, prepared, params, options):
+        log = os.environ.get("TOY_LOG")
+        if log:
+            done = open(log).read().count("\n") if os.path.exists(log) else 0
+            if "TOY_CRASH_AFTER" in os.environ and done >= int(os.environ["TOY_CRASH_AFTER"]):
+                raise RuntimeError("simulated kill")
+            with open(log, "a") as fh:
+                fh.write(f"{config['threshold']} {fold}\n")
+        x, y = prepared.data[fold]
+        pred = (x > config["threshold"]).astype(int)
+        return {"metrics": {"accuracy": M.accuracy(y, pred), "f1_macro": M.f1_macro(y, pred, labels=[0, 1])},
+                "y_true": y.tolist(), "y_pred": pred.tolist(), "class_names": ["neg", "pos"]}
+
+
+SPEC = ExperimentSpec(
+    name="toy", title="Toy table", task="tests.toy_task:ToyTask",
+    rows=(Row("low", {"threshold": 0.2}, {"Rule": "x > 0.2"}, {"accuracy": 70.0}),
+          Row("mid", {"threshold": 0.5}, {"Rule": "x > 0.5"}, {"accuracy": 80.0}),
+          Row("quoted", None, {"Rule": "someone else's"}, {"accuracy": 99.0})),
+    profiles={"smoke": Profile("smoke", {"n_subjects": 4}, "4 toy subjects")},
+    metrics=("accuracy", "f1_macro"), default_profile="smoke")
