@@ -33,6 +33,11 @@ def _subject_number(name: str) -> int:
     return int(name.lstrip("S"))
 
 
+def subject_groups(windows: dict[str, SubjectWindows]) -> np.ndarray:
+    """The subject id of every window, in the order of ``np.concatenate`` over ``windows``."""
+    return np.concatenate([np.full(len(w), s) for s, w in windows.items()])
+
+
 class WesadStressTask:
     name = "wesad-stress"
     version = "1"
@@ -71,7 +76,7 @@ class WesadStressTask:
         """Per-window subject ids and the LOSO split for ``test_subject`` (leakage-checked)."""
         if test_subject not in windows:
             raise KeyError(f"fold {test_subject!r}: no such subject; have {sorted(windows)}")
-        groups = np.concatenate([np.full(len(w), s) for s, w in windows.items()])
+        groups = subject_groups(windows)
         idx = np.arange(groups.size)
         return groups, check_disjoint(Split(test_subject, idx[groups != test_subject], idx[groups == test_subject]), groups)
 

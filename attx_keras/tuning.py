@@ -71,7 +71,9 @@ class AttXHyperModel(_kt().HyperModel):
 
 def search_split(windows: dict, test_subject: str, n_val_subjects: int = 1, seed: int = 0):
     """(train, val) index arrays over the non-test subjects, split by whole subjects."""
-    groups = np.concatenate([np.full(len(w), s) for s, w in windows.items()])
+    from attx_keras.task import subject_groups
+
+    groups = subject_groups(windows)
     idx = np.arange(groups.size)
     if test_subject not in windows:
         raise KeyError(f"test subject {test_subject!r} not in {sorted(windows)}")

@@ -16,13 +16,16 @@ def per_fold_heatmap(row_names, fold_names, values, metric: str, path: Path, tit
     """Heatmap of ``values`` (rows x folds, NaN where missing), annotated."""
     values = np.asarray(values, dtype=float)
     fig, ax = plt.subplots(figsize=(max(4.5, 2.5 + 0.55 * len(fold_names)), 1.2 + 0.32 * len(row_names)))
-    im = ax.imshow(values, aspect="auto", cmap="viridis", vmin=np.nanmin(values) if np.isfinite(values).any() else 0, vmax=np.nanmax(values) if np.isfinite(values).any() else 1)
+    finite = values[np.isfinite(values)]
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    im = ax.imshow(values, aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(fold_names)), fold_names, rotation=90)
     ax.set_yticks(range(len(row_names)), row_names)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             if np.isfinite(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", fontsize=6, color="w")
+                bright = values[i, j] > (vmin + vmax) / 2
+                ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", fontsize=6, color="k" if bright else "w")
     fig.colorbar(im, ax=ax, label=metric)
     ax.set_title(title)
     ax.set_xlabel("held-out fold")

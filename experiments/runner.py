@@ -114,6 +114,11 @@ def execute_job(job: Job) -> dict:
     return record
 
 
+def print_now(message: str) -> None:
+    """Progress goes out at once, also when stdout is a file or a pipe (``make table1 | tee log``)."""
+    print(message, flush=True)
+
+
 def _fmt_seconds(s: float) -> str:
     s = int(round(s))
     h, rem = divmod(s, 3600)
@@ -148,7 +153,7 @@ def run_experiment(name: str, profile: str | None = None, data_root: str | None 
                    results: str | Path = "results", jobs: int = 1, executor: str = "local",
                    backend: str | None = None, options: RunOptions | None = None,
                    rows: list[str] | None = None, max_folds: int | None = None,
-                   cache_dir: str | Path | None = None, log=print, render: bool = True) -> dict:
+                   cache_dir: str | Path | None = None, log=print_now, render: bool = True) -> dict:
     """Run (or resume) an experiment and render its table. Returns a summary dict."""
     spec = registry.get(name)
     profile = profile or spec.default_profile

@@ -14,7 +14,7 @@ import pandas as pd
 
 from experiments import metrics as M
 from experiments import registry
-from experiments.runner import PACKAGE_VERSION
+from experiments.runner import PACKAGE_VERSION, print_now
 from experiments.spec import ExperimentSpec, Row
 from experiments.store import atomic_write_text
 
@@ -113,7 +113,7 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
     return "\n".join(out) + "\n"
 
 
-def write_table(name: str, profile: str | None = None, results: str | Path = "results", log=print,
+def write_table(name: str, profile: str | None = None, results: str | Path = "results", log=print_now,
                 plots: bool = True) -> list[Path]:
     """Render ``results/<name>.md`` and ``results/<name>.csv`` (and figures) from stored folds."""
     spec = registry.get(name)

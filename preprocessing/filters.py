@@ -62,22 +62,22 @@ def butter_bandpass(x, low, high, fs, order: int = 4, axis: int = -1) -> np.ndar
     return apply_sos(sos, x, axis, what=f"{low}-{high} Hz band-pass of order {order}")
 
 
-def butter_lowpass(x, cutoff, fs, order: int = 4, axis: int = -1) -> np.ndarray:
-    """Zero-phase Butterworth low-pass at ``cutoff`` Hz."""
+def _butter_one_cutoff(x, cutoff, fs, order, axis, btype: str) -> np.ndarray:
     fs = check_rate(fs)
     order = check_positive_int(order, "order")
     cutoff = _check_cutoff(cutoff, fs, "cutoff")
-    sos = signal.butter(order, cutoff, btype="lowpass", fs=fs, output="sos")
-    return apply_sos(sos, x, axis, what=f"{cutoff} Hz low-pass of order {order}")
+    sos = signal.butter(order, cutoff, btype=btype, fs=fs, output="sos")
+    return apply_sos(sos, x, axis, what=f"{cutoff} Hz {btype} of order {order}")
+
+
+def butter_lowpass(x, cutoff, fs, order: int = 4, axis: int = -1) -> np.ndarray:
+    """Zero-phase Butterworth low-pass at ``cutoff`` Hz."""
+    return _butter_one_cutoff(x, cutoff, fs, order, axis, "lowpass")
 
 
 def butter_highpass(x, cutoff, fs, order: int = 4, axis: int = -1) -> np.ndarray:
     """Zero-phase Butterworth high-pass at ``cutoff`` Hz."""
-    fs = check_rate(fs)
-    order = check_positive_int(order, "order")
-    cutoff = _check_cutoff(cutoff, fs, "cutoff")
-    sos = signal.butter(order, cutoff, btype="highpass", fs=fs, output="sos")
-    return apply_sos(sos, x, axis, what=f"{cutoff} Hz high-pass of order {order}")
+    return _butter_one_cutoff(x, cutoff, fs, order, axis, "highpass")
 
 
 def notch(x, freq, fs, q: float = 30.0, axis: int = -1) -> np.ndarray:
