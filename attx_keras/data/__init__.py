@@ -1,0 +1,1 @@
+"""WESAD on disk: the reader (:mod:`.wesad`) and the synthetic writer (:mod:`.synthetic`)."""

@@ -1,0 +1,200 @@
+"""A synthetic WESAD written in exactly the distributed on-disk format (the embedded default).
+
+Same folder tree (``<root>/S<k>/S<k>.pkl``), Python-2-compatible pickle (protocol 2, read
+with ``encoding='latin1'``), keys, shapes, rates (chest 700 Hz; wrist ACC 32, BVP 64, EDA 4,
+TEMP 4 Hz), dtypes (float64 signals, int32 labels), label codes and protocol order
+(baseline -> amusement/stress -> meditation, transients in between; the two orders of the
+real study alternate between subjects).
+
+Signals are simulated with neurokit2: ECG with ECGSYN (McSharry et al. 2003), EDA as a
+tonic level plus SCRs (``nk.eda_simulate``), respiration with ``nk.rsp_simulate``, wrist
+BVP with ``nk.ppg_simulate``. The documented effect of the condition, drawn per subject so
+that subjects differ in level and reactivity (see :data:`CONDITION_EFFECTS`):
+
+=============  ===============  ==========  ==============  ============
+condition      heart rate       HRV (std)   tonic EDA       SCRs / min
+=============  ===============  ==========  ==============  ============
+baseline       HR0              s0          L0              r0
+amusement      HR0 + 2 bpm      s0          L0 + 0.1 dL     1.5 r0
+stress         HR0 + dHR        0.5 s0      L0 + dL         3 r0
+meditation     HR0 - 3 bpm      1.2 s0      L0 - 0.2 dL     0.7 r0
+=============  ===============  ==========  ==============  ============
+
+with per-subject HR0 ~ N(72, 8) bpm, s0 ~ U(2, 5) bpm, dHR ~ N(10, 4) bpm (>= 2),
+L0 ~ U(1, 8) uS, dL ~ N(1.2, 0.6) x L0/4 uS (>= 0.05), r0 ~ U(1, 3) per minute, plus
+per-subject ECG amplitude, noise and baseline wander. Tonic EDA moves between conditions
+with a 20-s time constant. Leave-one-subject-out is therefore learnable (stress raises
+heart rate and skin conductance within each subject) but not trivial (effect sizes and
+noise vary by subject, and some subjects barely react).
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from scipy import signal as sps
+
+from attx_keras.data.wesad import CHEST_FS, SUBJECT_IDS, WRIST_FS, subject_path
+from experiments.store import atomic_write_bytes
+
+#: Protocol segments at full length (label code, seconds). Order A: amusement before stress.
+PROTOCOL_A = ((0, 60), (1, 1200), (0, 120), (3, 392), (0, 60), (4, 420), (0, 300),
+              (2, 600), (0, 60), (4, 420), (0, 60))
+#: Order B: stress before amusement (the real study alternated the two).
+PROTOCOL_B = ((0, 60), (1, 1200), (0, 120), (2, 600), (0, 60), (4, 420), (0, 300),
+              (3, 392), (0, 60), (4, 420), (0, 60))
+FULL_MINUTES = sum(s for _, s in PROTOCOL_A) / 60.0
+
+#: Multipliers/offsets per condition (see the module docstring).
+CONDITION_EFFECTS = {
+    0: dict(hr=0.5, hrv=1.0, eda=0.3, scr=1.5),   # transient: half-way
+    1: dict(hr=0.0, hrv=1.0, eda=0.0, scr=1.0),
+    2: dict(hr=1.0, hrv=0.5, eda=1.0, scr=3.0),
+    3: dict(hr=0.0, hrv=1.0, eda=0.1, scr=1.5),
+    4: dict(hr=0.0, hrv=1.2, eda=-0.2, scr=0.7),
+}
+_HR_OFFSET = {0: 0.0, 1: 0.0, 2: 0.0, 3: 2.0, 4: -3.0}
+
+
+def _subject_params(rng: np.random.Generator) -> dict:
+    base_eda = rng.uniform(1.0, 8.0)
+    return dict(
+        hr0=float(np.clip(rng.normal(72, 8), 55, 95)),
+        hrv0=float(rng.uniform(2.0, 5.0)),
+        dhr=float(max(2.0, rng.normal(10, 4))),
+        eda0=float(base_eda),
+        deda=float(max(0.05, rng.normal(1.2, 0.6) * base_eda / 4)),
+        scr0=float(rng.uniform(1.0, 3.0)),
+        ecg_gain=float(rng.uniform(0.6, 1.6)),
+        ecg_noise=float(rng.uniform(0.01, 0.06)),
+        eda_noise=float(rng.uniform(0.002, 0.02)),
+        resp0=float(rng.uniform(12, 18)),
+    )
+
+
+def _scaled_protocol(protocol, minutes: float | None) -> list[tuple[int, int]]:
+    """Segment durations in samples at 700 Hz, scaled so the recording lasts ``minutes``."""
+    factor = 1.0 if minutes is None else minutes / FULL_MINUTES
+    out = []
+    for code, sec in protocol:
+        seconds = max(5.0 if code == 0 else 30.0, sec * factor)
+        out.append((code, int(round(seconds * CHEST_FS))))
+    return out
+
+
+def _crossfade_concat(pieces: list[np.ndarray], lengths: list[int], fade: int) -> np.ndarray:
+    """Concatenate pieces cut to ``lengths``, each blended into the next over ``fade`` samples."""
+    out = np.empty(sum(lengths))
+    ramp = np.linspace(0.0, 1.0, fade)
+    pos = 0
+    for i, (piece, n) in enumerate(zip(pieces, lengths)):
+        out[pos:pos + n] = piece[:n]
+        if i > 0:
+            prev_tail = pieces[i - 1][lengths[i - 1]:lengths[i - 1] + fade]
+            out[pos:pos + fade] = (1 - ramp) * prev_tail + ramp * piece[:fade]
+        pos += n
+    return out
+
+
+def _simulate_chest(segments, p: dict, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    import neurokit2 as nk
+
+    fs = int(CHEST_FS)
+    fade = fs // 2
+    ecg_pieces, rsp_pieces, phasic_pieces, lengths, tonic_target = [], [], [], [], []
+    for code, n in segments:
+        eff = CONDITION_EFFECTS[code]
+        seconds = int(np.ceil(n / fs)) + 1  # one extra second for the crossfade into the next segment
+        hr = p["hr0"] + eff["hr"] * p["dhr"] + _HR_OFFSET[code]
+        seed = int(rng.integers(2**31 - 1))
+        ecg = nk.ecg_simulate(duration=max(12, seconds), sampling_rate=fs, heart_rate=hr,
+                              heart_rate_std=p["hrv0"] * eff["hrv"], method="ecgsyn", random_state=seed)
+        ecg_pieces.append(np.asarray(ecg))
+        rsp = nk.rsp_simulate(duration=max(12, seconds), sampling_rate=fs,
+                              respiratory_rate=p["resp0"] * (1.15 if code == 2 else 1.0), random_state=seed)
+        rsp_pieces.append(np.asarray(rsp))
+        scr_number = int(rng.poisson(p["scr0"] * eff["scr"] * seconds / 60.0))
+        phasic = nk.eda_simulate(duration=max(12, seconds), sampling_rate=fs, scr_number=scr_number,
+                                 drift=0.0, noise=0.0, random_state=seed) - 1.0
+        phasic_pieces.append(np.asarray(phasic) * p["eda0"] / 4.0)
+        lengths.append(n)
+        tonic_target.append(np.full(n, p["eda0"] + eff["eda"] * p["deda"]))
+    ecg = _crossfade_concat(ecg_pieces, lengths, fade)
+    n_total = ecg.size
+    t = np.arange(n_total) / fs
+    wander = 0.08 * np.sin(2 * np.pi * 0.15 * t + rng.uniform(0, 2 * np.pi))
+    ecg = p["ecg_gain"] * ecg + wander + rng.normal(0, p["ecg_noise"], n_total)
+    # Tonic EDA follows the condition's level with a 20-s time constant (first-order lag).
+    alpha = 1.0 / (20.0 * fs)
+    target = np.concatenate(tonic_target)
+    tonic = sps.lfilter([alpha], [1, alpha - 1], target - target[0]) + target[0]
+    eda = tonic + _crossfade_concat(phasic_pieces, lengths, fade) + rng.normal(0, p["eda_noise"], n_total)
+    eda = np.maximum(eda, 0.01)
+    resp = 10.0 * _crossfade_concat(rsp_pieces, lengths, fade)
+    acc = np.array([0.85, -0.05, -0.45]) + rng.normal(0, 0.01, (n_total, 3))
+    emg = rng.normal(0, 0.005, n_total)
+    temp = 33.5 + 0.3 * np.sin(2 * np.pi * t / max(t[-1], 1.0)) + rng.normal(0, 0.005, n_total)
+    chest = {"ACC": acc, "ECG": ecg[:, None], "EMG": emg[:, None], "EDA": eda[:, None],
+             "Temp": temp[:, None], "Resp": resp[:, None]}
+    return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in chest.items()}, eda
+
+
+def _simulate_wrist(segments, p: dict, chest_eda: np.ndarray, rng: np.random.Generator) -> dict:
+    import neurokit2 as nk
+
+    seconds = sum(n for _, n in segments) / CHEST_FS
+    n_acc, n_bvp, n_4 = (int(seconds * WRIST_FS[k]) for k in ("ACC", "BVP", "EDA"))
+    bvp_pieces = []
+    for code, n in segments:
+        hr = p["hr0"] + CONDITION_EFFECTS[code]["hr"] * p["dhr"] + _HR_OFFSET[code]
+        dur = max(12, int(np.ceil(n / CHEST_FS)) + 1)
+        bvp_pieces.append(np.asarray(nk.ppg_simulate(duration=dur, sampling_rate=int(WRIST_FS["BVP"]),
+                                                     heart_rate=hr, random_state=int(rng.integers(2**31 - 1))))[
+            : int(round(n / CHEST_FS * WRIST_FS["BVP"]))])
+    bvp = np.concatenate(bvp_pieces)[:n_bvp]
+    bvp = np.pad(bvp, (0, n_bvp - bvp.size), mode="edge")
+    idx4 = (np.arange(n_4) * CHEST_FS / WRIST_FS["EDA"]).astype(int)
+    return {
+        "ACC": np.round(64 * (np.array([0.1, -0.7, 0.7]) + rng.normal(0, 0.03, (n_acc, 3)))),
+        "BVP": (40 * (bvp - bvp.mean()))[:, None],
+        "EDA": (0.3 * chest_eda[idx4] + rng.normal(0, 0.01, n_4))[:, None],
+        "TEMP": (32.5 + rng.normal(0, 0.02, n_4))[:, None],
+    }
+
+
+def simulate_subject(subject: int, seed: int = 0, minutes: float | None = None) -> dict:
+    """The WESAD dict of one synthetic subject (see the module docstring for its effects)."""
+    rng = np.random.default_rng([seed, subject])
+    params = _subject_params(rng)
+    protocol = PROTOCOL_A if subject % 2 == 0 else PROTOCOL_B
+    segments = _scaled_protocol(protocol, minutes)
+    chest, chest_eda = _simulate_chest(segments, params, rng)
+    wrist = _simulate_wrist(segments, params, chest_eda, rng)
+    labels = np.concatenate([np.full(n, code, dtype=np.int32) for code, n in segments])
+    return {"signal": {"chest": chest, "wrist": {k: np.asarray(v, dtype=np.float64) for k, v in wrist.items()}},
+            "label": labels, "subject": f"S{subject}"}
+
+
+def write_synthetic(root, subjects=None, seed: int = 0, minutes: float | None = None,
+                    overwrite: bool = False) -> list[Path]:
+    """Write ``<root>/S<k>/S<k>.pkl`` for each subject (default: all 15 WESAD ids).
+
+    ``minutes`` is the length of each recording (default: the real protocol, about 61 min);
+    all segments are scaled together (at least 30 s per condition, 5 s per transient).
+    Existing files are kept unless ``overwrite``. Returns the written (or kept) paths.
+    """
+    subjects = list(SUBJECT_IDS if subjects is None else subjects)
+    unknown = [s for s in subjects if s not in SUBJECT_IDS]
+    if unknown:
+        raise ValueError(f"subjects: {unknown} are not WESAD subject ids {list(SUBJECT_IDS)}")
+    if minutes is not None and minutes <= 0:
+        raise ValueError(f"minutes: expected a positive recording length, got {minutes}")
+    paths = []
+    for s in subjects:
+        path = subject_path(root, s)
+        if overwrite or not path.exists():
+            data = simulate_subject(s, seed=seed, minutes=minutes)
+            atomic_write_bytes(path, pickle.dumps(data, protocol=2))
+        paths.append(path)
+    return paths
