@@ -24,6 +24,7 @@ import numpy as np
 
 from attx_keras.layers import DIRECTIONS
 from attx_keras.models import DEFAULT_WIDTHS, build_model
+from attx_keras.task import subject_groups
 from experiments.cv import Split, check_disjoint, train_val_split
 
 STAGE_CHOICES = ("1", "2", "3", "1,2", "1,3", "2,3", "1,2,3")
@@ -71,8 +72,6 @@ class AttXHyperModel(_kt().HyperModel):
 
 def search_split(windows: dict, test_subject: str, n_val_subjects: int = 1, seed: int = 0):
     """(train, val) index arrays over the non-test subjects, split by whole subjects."""
-    from attx_keras.task import subject_groups
-
     groups = subject_groups(windows)
     idx = np.arange(groups.size)
     if test_subject not in windows:

@@ -67,8 +67,11 @@ class ProcessPoolExecutor(Executor):
 
 
 def make_executor(name: str, jobs: int, backend: str | None = None) -> Executor:
-    if name == "local":
-        return LocalExecutor() if jobs <= 1 else ProcessPoolExecutor(jobs, threads=max(1, (os.cpu_count() or 1) // jobs), backend=backend)
-    if name == "process":
-        return ProcessPoolExecutor(max(1, jobs), threads=max(1, (os.cpu_count() or 1) // max(1, jobs)), backend=backend)
-    raise ValueError(f"executor: expected 'local' or 'process', got {name!r}")
+    """"local" runs in this process when ``jobs <= 1``; otherwise ``jobs`` worker processes
+    share the cores evenly."""
+    if name not in ("local", "process"):
+        raise ValueError(f"executor: expected 'local' or 'process', got {name!r}")
+    if name == "local" and jobs <= 1:
+        return LocalExecutor()
+    workers = max(1, jobs)
+    return ProcessPoolExecutor(workers, threads=max(1, (os.cpu_count() or 1) // workers), backend=backend)

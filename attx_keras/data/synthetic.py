@@ -46,15 +46,15 @@ PROTOCOL_B = ((0, 60), (1, 1200), (0, 120), (2, 600), (0, 60), (4, 420), (0, 300
               (3, 392), (0, 60), (4, 420), (0, 60))
 FULL_MINUTES = sum(s for _, s in PROTOCOL_A) / 60.0
 
-#: Multipliers/offsets per condition (see the module docstring).
+#: Per condition: ``hr`` multiplies the subject's dHR, ``hr_offset`` adds bpm, ``hrv``, ``eda``
+#: (multiplies dL) and ``scr`` scale the subject's values (see the module docstring).
 CONDITION_EFFECTS = {
-    0: dict(hr=0.5, hrv=1.0, eda=0.3, scr=1.5),   # transient: half-way
-    1: dict(hr=0.0, hrv=1.0, eda=0.0, scr=1.0),
-    2: dict(hr=1.0, hrv=0.5, eda=1.0, scr=3.0),
-    3: dict(hr=0.0, hrv=1.0, eda=0.1, scr=1.5),
-    4: dict(hr=0.0, hrv=1.2, eda=-0.2, scr=0.7),
+    0: dict(hr=0.5, hr_offset=0.0, hrv=1.0, eda=0.3, scr=1.5),   # transient: half-way
+    1: dict(hr=0.0, hr_offset=0.0, hrv=1.0, eda=0.0, scr=1.0),
+    2: dict(hr=1.0, hr_offset=0.0, hrv=0.5, eda=1.0, scr=3.0),
+    3: dict(hr=0.0, hr_offset=2.0, hrv=1.0, eda=0.1, scr=1.5),
+    4: dict(hr=0.0, hr_offset=-3.0, hrv=1.2, eda=-0.2, scr=0.7),
 }
-_HR_OFFSET = {0: 0.0, 1: 0.0, 2: 0.0, 3: 2.0, 4: -3.0}
 
 
 def _subject_params(rng: np.random.Generator) -> dict:
@@ -71,6 +71,12 @@ def _subject_params(rng: np.random.Generator) -> dict:
         eda_noise=float(rng.uniform(0.002, 0.02)),
         resp0=float(rng.uniform(12, 18)),
     )
+
+
+def _heart_rate(p: dict, code: int) -> float:
+    """Mean heart rate (bpm) of a subject with parameters ``p`` in condition ``code``."""
+    eff = CONDITION_EFFECTS[code]
+    return p["hr0"] + eff["hr"] * p["dhr"] + eff["hr_offset"]
 
 
 def _scaled_protocol(protocol, minutes: float | None) -> list[tuple[int, int]]:
@@ -106,9 +112,8 @@ def _simulate_chest(segments, p: dict, rng: np.random.Generator) -> tuple[dict, 
     for code, n in segments:
         eff = CONDITION_EFFECTS[code]
         seconds = int(np.ceil(n / fs)) + 1  # one extra second for the crossfade into the next segment
-        hr = p["hr0"] + eff["hr"] * p["dhr"] + _HR_OFFSET[code]
         seed = int(rng.integers(2**31 - 1))
-        ecg = nk.ecg_simulate(duration=max(12, seconds), sampling_rate=fs, heart_rate=hr,
+        ecg = nk.ecg_simulate(duration=max(12, seconds), sampling_rate=fs, heart_rate=_heart_rate(p, code),
                               heart_rate_std=p["hrv0"] * eff["hrv"], method="ecgsyn", random_state=seed)
         ecg_pieces.append(np.asarray(ecg))
         rsp = nk.rsp_simulate(duration=max(12, seconds), sampling_rate=fs,
@@ -147,10 +152,9 @@ def _simulate_wrist(segments, p: dict, chest_eda: np.ndarray, rng: np.random.Gen
     n_acc, n_bvp, n_4 = (int(seconds * WRIST_FS[k]) for k in ("ACC", "BVP", "EDA"))
     bvp_pieces = []
     for code, n in segments:
-        hr = p["hr0"] + CONDITION_EFFECTS[code]["hr"] * p["dhr"] + _HR_OFFSET[code]
         dur = max(12, int(np.ceil(n / CHEST_FS)) + 1)
         bvp_pieces.append(np.asarray(nk.ppg_simulate(duration=dur, sampling_rate=int(WRIST_FS["BVP"]),
-                                                     heart_rate=hr, random_state=int(rng.integers(2**31 - 1))))[
+                                                     heart_rate=_heart_rate(p, code), random_state=int(rng.integers(2**31 - 1))))[
             : int(round(n / CHEST_FS * WRIST_FS["BVP"]))])
     bvp = np.concatenate(bvp_pieces)[:n_bvp]
     bvp = np.pad(bvp, (0, n_bvp - bvp.size), mode="edge")
