@@ -16,7 +16,8 @@ RUN = $(PY) -m experiments run --profile $(PROFILE) --results $(RESULTS) --jobs 
       $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(EXTRA)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test table1 table2 table3 attx-tables attx-search list clean distclean
+TORCH_VERSION ?= 2.13.0
+.PHONY: help install test bench table1 table2 table3 attx-tables attx-search list clean distclean
 
 help: ## list the targets
 	@echo "make TARGET [PROFILE=smoke|quick|paper] [DATA_ROOT=/path] [JOBS=N] [BACKEND=tensorflow|jax|torch]"
@@ -33,6 +34,11 @@ install: $(STAMP) ## create .venv and install the project (editable) with its te
 
 test: $(STAMP) ## run the test suite
 	$(PY) -m pytest -q
+
+bench: $(STAMP) ## speed figures as ratios against baselines of the same run -> benchmarks/results/<date>-<host>.json
+	@# PyTorch for the per-backend figures: the CPU build (plain `pip install torch` would pull a CUDA build of GBs)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==$(TORCH_VERSION)" || echo "bench: torch not installed; its figures will say so"
+	$(PY) benchmarks/bench.py $(EXTRA)
 
 list: $(STAMP) ## registered experiments and their profiles
 	$(PY) -m experiments list

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from attx_keras.data.wesad import WesadFormatError, read_subject
-from experiments.store import atomic_write_bytes, file_digest, stable_hash
+from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
 from preprocessing import butter_bandpass, butter_lowpass, resample, sliding_windows, zscore
 
 PIPELINE_VERSION = "1"
@@ -111,14 +111,17 @@ def preprocess_arrays(ecg: np.ndarray, eda: np.ndarray, labels: np.ndarray, para
     )
 
 
-def cache_key(path, params: PipelineParams) -> str:
-    return stable_hash({"file": file_digest(path), "params": asdict(params), "version": PIPELINE_VERSION})
+def cache_key(path, params: PipelineParams, memo_dir=None) -> str:
+    """Key of a subject's windows: the file's SHA-256 (memoised in ``memo_dir`` if given), the
+    parameters and the pipeline version."""
+    digest = cached_file_digest(path, memo_dir) if memo_dir else file_digest(path)
+    return stable_hash({"file": digest, "params": asdict(params), "version": PIPELINE_VERSION})
 
 
 def load_subject_windows(path, params: PipelineParams, cache_dir=None) -> tuple[SubjectWindows, str]:
     """Windows of one subject pickle, from the cache when its key matches. Returns (windows, key)."""
     path = Path(path)
-    key = cache_key(path, params)
+    key = cache_key(path, params, cache_dir)
     cached = Path(cache_dir) / "wesad-windows" / f"{path.stem}-{key}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
         with np.load(cached) as z:

@@ -3,6 +3,8 @@
 Training as the paper: Adam (lr 1e-3), categorical cross-entropy, batch 16, a fixed number
 of epochs (100 in the ``paper`` profile), no early stopping and no model selection, so no
 validation data is needed and the held-out subject is used only for the final evaluation.
+Training goes through :mod:`experiments.training` (the semantics of ``model.fit(shuffle=True)``;
+on JAX, the folds of one configuration can be trained together, see ``run_folds``).
 
 Profile parameters (``ExperimentSpec.profiles[...].params``):
     n_subjects     subjects used (first N of S2..S17 by id; None = all 15)
@@ -40,7 +42,7 @@ def subject_groups(windows: dict[str, SubjectWindows]) -> np.ndarray:
 
 class WesadStressTask:
     name = "wesad-stress"
-    version = "1"
+    version = "2"  # 2: training through experiments.training (own epoch order, XLA)
     env_var = "WESAD_ROOT"
 
     def prepare(self, params: dict, data_root: str | None, cache_dir: Path) -> Prepared:
@@ -81,73 +83,75 @@ class WesadStressTask:
         return groups, check_disjoint(Split(test_subject, idx[groups != test_subject], idx[groups == test_subject]), groups)
 
     def __init__(self):
-        self._cached_key = None
-        self._cached = None
+        self._trainer_key = None
+        self._trainer = None
 
-    def _fresh_model(self, config: dict, params: dict, options: RunOptions):
-        """A compiled model in its freshly initialised state.
+    def trainer(self, config: dict, params: dict, options: RunOptions):
+        """The :class:`~experiments.training.FoldTrainer` of ``config``, built once and reused.
 
         Building and tracing a model costs several seconds, more than training a small fold.
         The runner seeds every fold identically before calling us, so a model built now would
-        have exactly the initial weights of the previous build with this config: we keep the
-        compiled model and restore its initial weights and optimizer state instead of
-        rebuilding (the same training as a fresh build, without the re-tracing).
+        have exactly the initial weights of the previous build with this config: the trainer
+        keeps the compiled model and restores its initial weights and optimizer state for each
+        fold (the same training as a fresh build, without the re-tracing).
         """
         import keras
 
         from attx_keras.models import build_model
+        from experiments.training import FoldTrainer
 
-        key = stable_hash({"config": config, "lr": params.get("learning_rate", 1e-3),
-                           "jit": options.jit, "seed": options.seed})
-        if key != self._cached_key:
-            self._cached_key = self._cached = None
+        policy = "mixed_float16" if options.mixed_precision else "float32"
+        lr = params.get("learning_rate", 1e-3)
+        key = stable_hash({"config": config, "lr": lr, "jit": options.jit, "seed": options.seed, "policy": policy})
+        if key != self._trainer_key:
+            self._trainer_key = self._trainer = None
             keras.backend.clear_session()
-            model = build_model(**config)
-            optimizer = keras.optimizers.Adam(params.get("learning_rate", 1e-3))
-            model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"],
-                          jit_compile="auto" if options.jit is None else options.jit)
-            optimizer.build(model.trainable_variables)
-            snapshot = ([v.numpy() for v in model.weights], [v.numpy() for v in optimizer.variables])
-            self._cached_key, self._cached = key, (model, snapshot)
-            return model
-        model, (weights, opt_state) = self._cached
-        for var, value in zip(model.weights, weights):
-            var.assign(value)
-        for var, value in zip(model.optimizer.variables, opt_state):
-            var.assign(value)
-        return model
+            keras.mixed_precision.set_dtype_policy(policy)
+            keras.utils.set_random_seed(options.seed)
+            self._trainer = FoldTrainer(build_model(**config), lambda: keras.optimizers.Adam(lr),
+                                        loss="categorical_crossentropy", jit=options.jit)
+            self._trainer_key = key
+        return self._trainer
 
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
+        return self.run_folds(config, [fold], prepared, params, options)[0]
+
+    def run_folds(self, config: dict, folds: list[str], prepared: Prepared, params: dict,
+                  options: RunOptions) -> list[dict]:
+        """Train and evaluate several LOSO folds of one configuration (together on JAX)."""
         import keras
 
         windows = prepared.data
-        groups, split = self.split(windows, fold)
-        ecg = np.concatenate([w.ecg for w in windows.values()])
-        eda = np.concatenate([w.eda for w in windows.values()])
+        splits = [self.split(windows, fold) for fold in folds]
         y = np.concatenate([w.y for w in windows.values()])
-        model = self._fresh_model(config, params, options)
-        inputs = {"ecg": ecg, "eda": eda}
-        names = [t.name for t in model.inputs]
-        x_train = {k: inputs[k][split.train] for k in names}
-        x_test = {k: inputs[k][split.test] for k in names}
-        history = model.fit(x_train, keras.utils.to_categorical(y[split.train], 2),
-                            batch_size=params.get("batch_size", 16), epochs=params["epochs"],
-                            shuffle=True, verbose=options.verbose)
-        proba = model.predict(x_test, batch_size=256, verbose=0)
-        y_true, y_pred = y[split.test], proba.argmax(axis=1)
-        labels = [0, 1]
-        return {
-            "metrics": {"accuracy": M.accuracy(y_true, y_pred),
-                        "f1_macro": M.f1_macro(y_true, y_pred, labels=labels),
-                        "f1_weighted": M.f1_weighted(y_true, y_pred, labels=labels)},
-            "y_true": y_true.tolist(),
-            "y_pred": y_pred.tolist(),
-            "class_names": CLASS_NAMES,
-            "test_subject": fold,
-            "train_subjects": sorted(set(groups[split.train].tolist()), key=_subject_number),
-            "n_train": int(split.train.size),
-            "n_test": int(split.test.size),
-            "final_train_loss": float(history.history["loss"][-1]),
-            "model": model.name,
-            "n_params": int(model.count_params()),
-        }
+        trainer = self.trainer(config, params, options)
+        names = [t.name for t in trainer.model.inputs]
+        x = {k: np.concatenate([getattr(w, k) for w in windows.values()]) for k in names}
+        log = None
+        if options.verbose:
+            def log(k, epoch, loss):
+                print(f"  fold {folds[k]} epoch {epoch + 1}/{params['epochs']}: loss {loss:.4f}", flush=True)
+        states = trainer.fit(x, keras.utils.to_categorical(y, 2), [split.train for _, split in splits],
+                             batch_size=params.get("batch_size", 16), epochs=params["epochs"],
+                             seed=options.seed, log=log)
+        outs = []
+        for fold, (groups, split), state in zip(folds, splits, states):
+            proba = trainer.predict(state, {k: v[split.test] for k, v in x.items()})
+            y_true, y_pred = y[split.test], proba.argmax(axis=1)
+            labels = [0, 1]
+            outs.append({
+                "metrics": {"accuracy": M.accuracy(y_true, y_pred),
+                            "f1_macro": M.f1_macro(y_true, y_pred, labels=labels),
+                            "f1_weighted": M.f1_weighted(y_true, y_pred, labels=labels)},
+                "y_true": y_true.tolist(),
+                "y_pred": y_pred.tolist(),
+                "class_names": CLASS_NAMES,
+                "test_subject": fold,
+                "train_subjects": sorted(set(groups[split.train].tolist()), key=_subject_number),
+                "n_train": int(split.train.size),
+                "n_test": int(split.test.size),
+                "final_train_loss": state.final_loss,
+                "model": trainer.model.name,
+                "n_params": int(trainer.model.count_params()),
+            })
+        return outs

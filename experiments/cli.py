@@ -24,7 +24,21 @@ def _parser() -> argparse.ArgumentParser:
                           "(e.g. WESAD_ROOT), else a synthetic dataset in the real format")
     run.add_argument("--backend", choices=BACKENDS, default=None, help="Keras backend (default: KERAS_BACKEND or tensorflow)")
     run.add_argument("--jobs", type=int, default=1, help="folds trained in parallel worker processes")
-    run.add_argument("--executor", default="local", choices=("local", "process"), help="how jobs are run")
+    run.add_argument("--executor", default="local", choices=("local", "process", "ray"),
+                     help="local: this process (or --jobs processes); process: a process pool; "
+                          "ray: a Ray cluster (--address) or a local Ray instance")
+    run.add_argument("--address", default=None, help="Ray cluster address (e.g. HEAD:6379 or 'auto')")
+    run.add_argument("--cpus-per-job", type=float, default=None,
+                     help="Ray: CPUs declared per fold (default: the cores divided by --jobs)")
+    run.add_argument("--gpus-per-job", type=float, default=0,
+                     help="Ray: GPUs declared per fold; a fraction lets several folds share a GPU")
+    run.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                     help="XLA compilation (default: on with TensorFlow; JAX steps are always jitted)")
+    run.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                     help="mixed_float16 (default: on for the paper profile when a GPU is present)")
+    run.add_argument("--fold-parallel", action=argparse.BooleanOptionalAction, default=None,
+                     help="train the folds of a configuration together, vectorised on JAX "
+                          "(default: on for the paper profile when a GPU is present)")
     run.add_argument("--results", default="results", help="results folder (default: results)")
     run.add_argument("--seed", type=int, default=0, help="seed for Python, NumPy and Keras")
     run.add_argument("--rows", nargs="+", default=None, help="only these rows (default: all)")
@@ -68,8 +82,10 @@ def main(argv=None) -> int:
     try:
         run_experiment(args.name, profile=args.profile, data_root=args.data_root, results=args.results,
                        jobs=args.jobs, executor=args.executor, backend=args.backend,
-                       options=RunOptions(seed=args.seed, verbose=args.verbose),
-                       rows=args.rows, max_folds=args.max_folds)
+                       options=RunOptions(seed=args.seed, verbose=args.verbose, jit=args.jit,
+                                          mixed_precision=args.mixed_precision, fold_parallel=args.fold_parallel),
+                       rows=args.rows, max_folds=args.max_folds, address=args.address,
+                       cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job)
     except (KeyError, ValueError, FileNotFoundError) as err:  # bad names, paths, data: no traceback
         print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2

@@ -12,8 +12,8 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from pathlib import Path
 
 from experiments import registry
@@ -47,8 +47,13 @@ class Job:
     options: RunOptions
 
 
-def fold_key(config: dict, params: dict, seed: int, task_version: str) -> str:
-    return stable_hash({"config": config, "params": params, "seed": seed, "task_version": task_version})
+def fold_key(config: dict, params: dict, seed: int, task_version: str, mixed_precision: bool = False) -> str:
+    """What a fold's result depends on. Mixed precision changes the numbers, so it is part of the
+    key; jit and fold-parallel training compute the same training, so they are not."""
+    content = {"config": config, "params": params, "seed": seed, "task_version": task_version}
+    if mixed_precision:
+        content["mixed_precision"] = True
+    return stable_hash(content)
 
 
 def fold_path(results: Path, task_name: str, profile: str, row: str, fold: str) -> Path:
@@ -73,45 +78,77 @@ def _prepared(task_path: str, params_json: str, data_root: str | None, cache_dir
     return task, task.prepare(json.loads(params_json), data_root, Path(cache_dir))
 
 
-def execute_job(job: Job) -> dict:
-    """Run one fold (in this process or a worker) and store its record atomically."""
-    task, prepared = _prepared(job.task, json.dumps(job.params, sort_keys=True), job.data_root, job.cache_dir)
-    if prepared.fingerprint != job.fingerprint:
+def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
+    """Run the folds ``jobs`` of one row (in this process or a worker); store each record atomically.
+
+    Several jobs are trained together through the task's ``run_folds`` (fold-parallel training).
+    ``store=False`` leaves storing to the caller (remote workers without the results folder).
+    """
+    first = jobs[0]
+    if any(j.row != first.row or j.config != first.config for j in jobs):
+        raise ValueError("execute_jobs: jobs trained together must be folds of one row")
+    task, prepared = _prepared(first.task, json.dumps(first.params, sort_keys=True), first.data_root, first.cache_dir)
+    if prepared.fingerprint != first.fingerprint:
         raise RuntimeError(
-            f"data changed during the sweep: fingerprint {prepared.fingerprint} != {job.fingerprint} "
-            f"(data root {job.data_root or 'synthetic'})"
+            f"data changed during the sweep: fingerprint {prepared.fingerprint} != {first.fingerprint} "
+            f"(data root {first.data_root or 'synthetic'})"
         )
     from experiments.seeding import set_global_seed
 
-    set_global_seed(job.options.seed)
+    set_global_seed(first.options.seed)
     t0 = time.perf_counter()
-    out = task.run_fold(dict(job.config), job.fold, prepared, dict(job.params), job.options)
-    duration = time.perf_counter() - t0
+    if len(jobs) > 1:
+        outs = task.run_folds(dict(first.config), [j.fold for j in jobs], prepared, dict(first.params), first.options)
+    else:
+        outs = [task.run_fold(dict(first.config), first.fold, prepared, dict(first.params), first.options)]
+    duration = (time.perf_counter() - t0) / len(jobs)
     import keras
 
-    record = {
-        "experiment": job.experiment,
-        "task": task.name,
-        "row": job.row,
-        "fold": job.fold,
-        "profile": job.profile,
-        "config": job.config,
-        "params": job.params,
-        "seed": job.options.seed,
-        "key": job.key,
-        "data_fingerprint": job.fingerprint,
-        "data_source": prepared.source,
-        "duration_s": round(duration, 3),
-        "package_version": PACKAGE_VERSION,
-        "task_version": task.version,
-        "backend": keras.backend.backend(),
-        "keras_version": keras.__version__,
-        "host": platform.node(),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **out,
-    }
-    atomic_write_json(job.path, record)
-    return record
+    records = []
+    for job, out in zip(jobs, outs):
+        record = {
+            "experiment": job.experiment,
+            "task": task.name,
+            "row": job.row,
+            "fold": job.fold,
+            "profile": job.profile,
+            "config": job.config,
+            "params": job.params,
+            "seed": job.options.seed,
+            "key": job.key,
+            "data_fingerprint": job.fingerprint,
+            "data_source": prepared.source,
+            "duration_s": round(duration, 3),
+            "trained_together": len(jobs),
+            "options": {"jit": job.options.jit, "mixed_precision": bool(job.options.mixed_precision),
+                        "fold_parallel": bool(job.options.fold_parallel)},
+            "package_version": PACKAGE_VERSION,
+            "task_version": task.version,
+            "backend": keras.backend.backend(),
+            "keras_version": keras.__version__,
+            "host": platform.node(),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **out,
+        }
+        if store:
+            atomic_write_json(job.path, record)
+        records.append(record)
+    return records
+
+
+def execute_job(job: Job) -> dict:
+    """Run one fold and store its record (see :func:`execute_jobs`)."""
+    return execute_jobs((job,))[0]
+
+
+def group_jobs(jobs: list[Job], fold_parallel: bool) -> list[tuple[Job, ...]]:
+    """Units of work: one job each, or with ``fold_parallel`` all the pending folds of a row."""
+    if not fold_parallel:
+        return [(job,) for job in jobs]
+    rows: dict[str, list[Job]] = {}
+    for job in jobs:
+        rows.setdefault(job.row, []).append(job)
+    return [tuple(group) for group in rows.values()]
 
 
 def print_now(message: str) -> None:
@@ -138,7 +175,7 @@ def plan_jobs(spec: ExperimentSpec, profile: str, prepared: Prepared, task, data
     for row in selected:
         if row.config is None:
             continue
-        key = fold_key(row.config, params, options.seed, task.version)
+        key = fold_key(row.config, params, options.seed, task.version, bool(options.mixed_precision))
         for fold in folds:
             path = fold_path(results, task.name, profile, row.name, fold)
             if is_finished(path, key, prepared.fingerprint):
@@ -153,29 +190,44 @@ def run_experiment(name: str, profile: str | None = None, data_root: str | None 
                    results: str | Path = "results", jobs: int = 1, executor: str = "local",
                    backend: str | None = None, options: RunOptions | None = None,
                    rows: list[str] | None = None, max_folds: int | None = None,
-                   cache_dir: str | Path | None = None, log=print_now, render: bool = True) -> dict:
-    """Run (or resume) an experiment and render its table. Returns a summary dict."""
+                   cache_dir: str | Path | None = None, log=print_now, render: bool = True,
+                   address: str | None = None, cpus_per_job: float | None = None,
+                   gpus_per_job: float = 0) -> dict:
+    """Run (or resume) an experiment and render its table. Returns a summary dict.
+
+    executor "local" | "process" (``jobs`` worker processes) | "ray" (``address`` of a cluster or
+    a local instance; ``cpus_per_job`` / ``gpus_per_job`` are each task's declared share).
+    """
+    from experiments.devices import resolve_options
+
     spec = registry.get(name)
     profile = profile or spec.default_profile
     params = spec.profile(profile).params
-    options = options or RunOptions()
+    options = resolve_options(options or RunOptions(), profile)
     results = Path(results)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     task, prepared = _prepared(spec.task, json.dumps(params, sort_keys=True), data_root, str(cache_dir))
     log(f"[{name}/{profile}] data: {prepared.source} (fingerprint {prepared.fingerprint})")
     todo, skipped = plan_jobs(spec, profile, prepared, task, data_root, cache_dir, results, options, rows, max_folds)
     total = len(todo) + skipped
+    units = group_jobs(todo, bool(options.fold_parallel) and hasattr(task, "run_folds"))
+    runner = make_executor(executor, jobs, backend, address=address, cpus=cpus_per_job, gpus=gpus_per_job)
+    flags = [f for f, on in (("mixed precision", options.mixed_precision), ("fold-parallel", len(units) < len(todo)),
+                             (f"jit={options.jit}", options.jit is not None)) if on]
     log(f"[{name}/{profile}] {total} folds: {skipped} already stored, {len(todo)} to run"
-        f" ({jobs} job{'s' if jobs != 1 else ''}, {executor} executor)")
+        f" ({jobs} job{'s' if jobs != 1 else ''}, {executor} executor{', ' + ', '.join(flags) if flags else ''})")
     t_start = time.perf_counter()
     done = 0
-    for job, record in make_executor(executor, jobs, backend).map(execute_job, todo):
-        done += 1
-        elapsed = time.perf_counter() - t_start
-        eta = elapsed / done * (len(todo) - done)
-        shown = " ".join(f"{m}={record['metrics'][m]:.3f}" for m in spec.metrics if m in record.get("metrics", {}))
-        log(f"[{name}/{profile}] {skipped + done}/{total} {job.row} fold {job.fold}: {shown} "
-            f"({record['duration_s']:.1f} s) | elapsed {_fmt_seconds(elapsed)} | ETA {_fmt_seconds(eta)}")
+    for unit, records in runner.map(partial(execute_jobs, store=not runner.remote), units):
+        for job, record in zip(unit, records):
+            if runner.remote:
+                atomic_write_json(job.path, record)
+            done += 1
+            elapsed = time.perf_counter() - t_start
+            eta = elapsed / done * (len(todo) - done)
+            shown = " ".join(f"{m}={record['metrics'][m]:.3f}" for m in spec.metrics if m in record.get("metrics", {}))
+            log(f"[{name}/{profile}] {skipped + done}/{total} {job.row} fold {job.fold}: {shown} "
+                f"({record['duration_s']:.1f} s) | elapsed {_fmt_seconds(elapsed)} | ETA {_fmt_seconds(eta)}")
     summary = {"experiment": name, "profile": profile, "ran": done, "skipped": skipped,
                "seconds": time.perf_counter() - t_start}
     if render:
@@ -184,6 +236,3 @@ def run_experiment(name: str, profile: str | None = None, data_root: str | None 
         summary["outputs"] = [str(p) for p in write_table(name, profile, results, log=log)]
     return summary
 
-
-def job_as_dict(job: Job) -> dict:
-    return asdict(job)

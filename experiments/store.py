@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -68,3 +69,32 @@ def file_digest(path, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+#: A memoised digest is trusted only for files last modified this long before it was computed
+#: (file times are coarse: a file rewritten within one clock tick can keep its size and mtime).
+RACY_WINDOW_NS = 2_000_000_000
+
+
+def cached_file_digest(path, memo_dir) -> str:
+    """:func:`file_digest`, memoised in ``memo_dir`` by the file's path, size, inode and mtime.
+
+    Hashing a 1 GB recording takes longer than loading its cached windows; a re-run only needs
+    to know the file is unchanged. The memo is used only when size, inode and mtime all match
+    and the file was already older than :data:`RACY_WINDOW_NS` when it was hashed (as git does
+    against "racily clean" entries); otherwise the file is hashed again.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    stamp = {"path": str(path), "size": st.st_size, "ino": st.st_ino, "mtime_ns": st.st_mtime_ns}
+    memo = Path(memo_dir) / "digests" / f"{stable_hash(str(path))}.json"
+    try:
+        known = json.loads(memo.read_text())
+        if {k: known.get(k) for k in stamp} == stamp and known["hashed_at_ns"] - st.st_mtime_ns > RACY_WINDOW_NS:
+            return known["sha256"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        pass
+    hashed_at = time.time_ns()
+    digest = file_digest(path)
+    atomic_write_json(memo, {**stamp, "sha256": digest, "hashed_at_ns": hashed_at})
+    return digest

@@ -28,12 +28,24 @@ class Prepared:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Runner-level training options passed through to the task."""
+    """Runner-level training options passed through to the task.
+
+    seed             seeds Python, NumPy and Keras before each fold (and the epoch order)
+    verbose          1: a line per epoch and fold
+    jit              XLA compilation (None: the training path's default, XLA on TensorFlow)
+    mixed_precision  mixed_float16 compute with float32 variables (None: on a GPU in the
+                     ``paper`` profile); changes the numbers, so it is part of a fold's key
+    fold_parallel    train the folds of one configuration together (one vectorised JAX model
+                     over the folds; other backends run them one after the other in the same
+                     job); each fold gets exactly the training it gets alone. None: on a GPU
+                     in the ``paper`` profile
+    """
 
     seed: int = 0
     verbose: int = 0
     jit: bool | None = None
-    mixed_precision: bool = False
+    mixed_precision: bool | None = False
+    fold_parallel: bool | None = False
 
 
 class Task(Protocol):
@@ -47,6 +59,9 @@ class Task(Protocol):
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
         """Train and evaluate one fold. Returns ``{"metrics": {...}, ...}`` (JSON-able)."""
         ...
+
+    # Optional: ``run_folds(config, folds, prepared, params, options) -> list[dict]`` trains
+    # several folds of one configuration at once (used with ``RunOptions.fold_parallel``).
 
 
 def load_task(path: str) -> Task:

@@ -46,6 +46,40 @@ def test_smoke_table1_end_to_end(tmp_path):
     acc = df.loc[df.row == "feature", "accuracy_mean"].item()
     assert 0 <= acc <= 100
 
+    # the same two rows as Ray tasks (a local Ray instance) give the same table, byte for byte
+    ray = pytest.importorskip("ray")
+    try:
+        summary = run_experiment("table1", profile="smoke", rows=["feature", "attx-both-s12"], results=tmp_path / "ray",
+                                 cache_dir=tmp_path / "cache", log=lambda *_: None, executor="ray", cpus_per_job=2)
+    finally:
+        ray.shutdown()
+    assert summary["ran"] == 2
+    for name in ("table1.csv", "table1.md"):
+        assert (tmp_path / name).read_text() == (tmp_path / "ray" / name).read_text()
+
+
+def test_folds_trained_together_on_jax_match_folds_trained_alone(wesad_root, tmp_path):
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from attx_keras.task import WesadStressTask
+        from experiments.task import RunOptions
+        task = WesadStressTask()
+        prepared = task.prepare({{}}, {str(wesad_root)!r}, {str(tmp_path)!r})
+        config = dict(fusion="attx", direction="both", stages=[1, 2])
+        params = dict(epochs=2, batch_size=16)
+        together = task.run_folds(config, ["S2", "S4"], prepared, params, RunOptions(fold_parallel=True))
+        for out in together:
+            alone = task.run_fold(config, out["test_subject"], prepared, params, RunOptions())
+            assert out["train_subjects"] == alone["train_subjects"] and out["n_test"] == alone["n_test"]
+            agree = np.mean(np.equal(out["y_pred"], alone["y_pred"]))
+            assert agree >= 0.98, agree
+            assert abs(out["final_train_loss"] - alone["final_train_loss"]) < 1e-3
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**ENV, "KERAS_BACKEND": "jax"}, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
 
 def test_tuner_searches_on_training_subjects_only(wesad_root, tmp_path):
     from attx_keras.layers import DIRECTIONS

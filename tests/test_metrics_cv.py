@@ -74,3 +74,27 @@ def test_leakage_is_refused():
         loso_splits(["a", "a"])
     with pytest.raises(ValueError, match="at least 2 training subjects"):
         train_val_split(np.array([0, 1]), groups)
+
+
+def test_cached_file_digest_trusts_only_old_unchanged_files(tmp_path, monkeypatch):
+    import os
+
+    from experiments import store
+
+    f = tmp_path / "rec.bin"
+    f.write_bytes(b"a" * 100)
+    old = 1_000_000_000_000_000_000  # an mtime far in the past: outside the racy window
+    os.utime(f, ns=(old, old))
+    calls = []
+    real = store.file_digest
+    monkeypatch.setattr(store, "file_digest", lambda p: calls.append(p) or real(p))
+    first = store.cached_file_digest(f, tmp_path / "memo")
+    assert store.cached_file_digest(f, tmp_path / "memo") == first and len(calls) == 1  # memo used
+    f.write_bytes(b"b" * 100)  # rewritten in place, same size: the new mtime tells
+    assert store.cached_file_digest(f, tmp_path / "memo") == real(f) != first and len(calls) == 2
+    g = tmp_path / "fresh.bin"
+    g.write_bytes(b"x")  # modified just now: inside the racy window, never trusted from the memo
+    store.cached_file_digest(g, tmp_path / "memo")
+    n = len(calls)
+    store.cached_file_digest(g, tmp_path / "memo")
+    assert len(calls) == n + 1

@@ -85,3 +85,52 @@ def test_unknown_experiment_and_profile(tmp_path):
         run(tmp_path, profile="huge")
     with pytest.raises(KeyError, match="has no row 'high'"):
         run(tmp_path, rows=["high"])
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    """A local Ray instance with 2 CPUs for this module; its workers see TOY_DIE_ONCE."""
+    ray = pytest.importorskip("ray")
+    armed = tmp_path_factory.mktemp("ray") / "armed"
+    import os
+
+    os.environ["TOY_DIE_ONCE"] = str(armed)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"TOY_DIE_ONCE": str(armed)}})
+    yield armed
+    ray.shutdown()
+    del os.environ["TOY_DIE_ONCE"]
+
+
+def test_ray_executor_gives_the_local_table_and_recomputes_only_what_is_missing(tmp_path, local_ray):
+    run(tmp_path / "local")
+    assert run(tmp_path / "ray", executor="ray", jobs=2)["ran"] == 8
+    for name in ("toy.md", "toy.csv"):
+        assert (tmp_path / "local" / name).read_text() == (tmp_path / "ray" / name).read_text()
+    for fold in ("S1", "S3"):
+        fold_path(tmp_path / "ray", "toy", "smoke", "mid", fold).unlink()
+    summary = run(tmp_path / "ray", executor="ray", jobs=2)
+    assert summary["ran"] == 2 and summary["skipped"] == 6
+    assert (tmp_path / "local" / "toy.csv").read_text() == (tmp_path / "ray" / "toy.csv").read_text()
+
+
+def test_ray_retries_a_fold_whose_worker_died(tmp_path, local_ray):
+    local_ray.write_text("armed")
+    summary = run(tmp_path, executor="ray", jobs=2)
+    assert not local_ray.exists()  # one worker did die mid-fold ...
+    assert summary["ran"] == 8  # ... and its fold was run again on another
+    assert len(list((tmp_path / "runs").rglob("*.json"))) == 8
+
+
+def test_fold_parallel_units_are_the_pending_folds_of_a_row(tmp_path):
+    from types import SimpleNamespace
+
+    from experiments.runner import group_jobs
+
+    jobs = [SimpleNamespace(row=r, fold=f) for r, f in (("a", "S1"), ("b", "S1"), ("a", "S2"))]
+    assert [[(j.row, j.fold) for j in unit] for unit in group_jobs(jobs, True)] == [
+        [("a", "S1"), ("a", "S2")], [("b", "S1")]]
+    assert len(group_jobs(jobs, False)) == 3
+    run(tmp_path, rows=["low"], max_folds=1)
+    summary = run(tmp_path, options=__import__("experiments.task", fromlist=["RunOptions"]).RunOptions(fold_parallel=True))
+    assert summary["ran"] == 7  # the toy task has no run_folds: one fold at a time, same results

@@ -1,7 +1,8 @@
 """A NumPy-only task for runner tests: threshold classifiers on per-subject 1-D data.
 
 ``TOY_LOG`` (a file) receives one line per executed fold; ``TOY_CRASH_AFTER=k`` makes the
-fold after the k-th executed one raise, as if the sweep were killed there.
+fold after the k-th executed one raise, as if the sweep were killed there; if the file named
+by ``TOY_DIE_ONCE`` exists, the next fold removes it and ends its process (a lost worker).
 """
 import os
 
@@ -29,6 +30,14 @@ class ToyTask:
         return sorted(prepared.data)
 
     def run_fold(self, config, fold, prepared, params, options):
+        armed = os.environ.get("TOY_DIE_ONCE")
+        if armed:
+            try:
+                os.remove(armed)  # only one worker can remove it: that one is lost mid-fold
+            except FileNotFoundError:
+                pass
+            else:
+                os._exit(1)
         log = os.environ.get("TOY_LOG")
         if log:
             done = open(log).read().count("\n") if os.path.exists(log) else 0

@@ -1,0 +1,328 @@
+"""``make bench``: every figure is a ratio against a baseline measured in the same run.
+
+Figures (issue 5), each printed with its goal and written to ``benchmarks/results/<date>-<host>.json``:
+
+1. preprocessing of one WESAD-format subject: pipeline time / raw-load time, cached re-run /
+   raw-load time, peak memory / size of the subject's raw arrays;
+2. training throughput of the AttX model (type III, stages 1,2, batch 16), steady state: the
+   project's path per backend / the plain peer (``model.fit`` on NumPy arrays, TensorFlow,
+   compile defaults);
+3. fold-parallel training (K folds vectorised on JAX) / the same folds one after the other;
+4. single-window inference latency of the saved ``.keras`` AttX model (p50, p99);
+5. the transformer_ssl encoder and the RMMT model, once those packages exist.
+
+Each training measurement runs in its own process (one backend per process, as Keras requires).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CONFIG = dict(fusion="attx", direction="both", stages=(1, 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers (run in a subprocess: ``python benchmarks/bench.py --worker NAME --args JSON``)
+# ---------------------------------------------------------------------------------------------
+
+def _data(n: int, seed: int = 0):
+    """``n`` windows of the model's input shape (10 s at 256 Hz); speed does not depend on values."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    x = {k: rng.standard_normal((n, 2560, 1)).astype("float32") for k in ("ecg", "eda")}
+    return x, keras.utils.to_categorical(rng.integers(0, 2, n), 2)
+
+
+def worker_plain(n: int, epochs: int, batch_size: int) -> dict:
+    """The plain peer: compile with defaults, ``model.fit(x, y, batch_size, epochs, shuffle=True)``."""
+    import keras
+
+    from attx_keras.models import build_model
+
+    x, y = _data(n)
+    keras.utils.set_random_seed(0)
+    model = build_model(**CONFIG)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+    times = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            times.append(time.perf_counter())
+
+        def on_train_end(self, logs=None):
+            times.append(time.perf_counter())
+
+    t0 = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[Clock()])
+    return _epoch_figures(t0, times, n)
+
+
+def worker_ours(n: int, epochs: int, batch_size: int, folds: int = 1, repeat_alone: bool = False) -> dict:
+    """The project's path (experiments.training.FoldTrainer): ``folds`` folds of ``n`` windows each
+    drop a different third; together (vectorised on JAX) or, with ``repeat_alone``, one after the other."""
+    import keras
+
+    from attx_keras.models import build_model
+    from experiments.training import FoldTrainer
+
+    total = n if folds == 1 else n * 3 // 2
+    x, y = _data(total)
+    train = [np.arange(total)] if folds == 1 else [np.arange(total)[np.arange(total) % folds != k] for k in range(folds)]
+    keras.utils.set_random_seed(0)
+    trainer = FoldTrainer(build_model(**CONFIG), lambda: keras.optimizers.Adam(1e-3))
+    groups = [[t] for t in train] if repeat_alone else [train]
+    t0 = time.perf_counter()
+    for g in groups:  # first epoch: tracing and compilation, timed apart
+        trainer.fit(x, y, g, batch_size=batch_size, epochs=1, seed=0)
+    first = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    for g in groups:
+        trainer.fit(x, y, g, batch_size=batch_size, epochs=epochs - 1, seed=1)
+    steady = time.perf_counter() - t1
+    samples = sum(t.size for t in train)
+    return {"first_epoch_s": first, "steady_samples_per_s": samples * (epochs - 1) / steady,
+            "samples_per_epoch": samples}
+
+
+def _epoch_figures(t0: float, times: list, n: int) -> dict:
+    first = times[1] - t0
+    steady = times[-1] - times[1]
+    return {"first_epoch_s": first, "steady_samples_per_s": n * (len(times) - 2) / steady, "samples_per_epoch": n}
+
+
+def worker_latency(repeats: int, path: str) -> dict:
+    """Batch-1 latency of the saved .keras model: ``model.predict`` (the usual call) and the
+    compiled ``predict_on_batch`` path; p50/p99 in ms over ``repeats`` calls after a warm-up."""
+    import keras
+
+    from attx_keras.models import build_model
+
+    keras.utils.set_random_seed(0)
+    build_model(**CONFIG).save(path)
+    model = keras.saving.load_model(path)
+    x, _ = _data(1)
+    out = {}
+    for name, call in (("predict", lambda: model.predict(x, verbose=0)), ("predict_on_batch", lambda: model.predict_on_batch(x))):
+        for _ in range(10):
+            call()
+        lat = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            call()
+            lat.append((time.perf_counter() - t) * 1e3)
+        out[name] = {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+    return out
+
+
+WORKERS = {"plain": worker_plain, "ours": worker_ours, "latency": worker_latency}
+
+
+def run_worker(name: str, backend: str = "tensorflow", **kwargs) -> dict:
+    """Run a worker in a fresh process with ``KERAS_BACKEND=backend``; its JSON result, or an error."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--args", json.dumps(kwargs)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(lines[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
+    """Figure 1 on a synthetic subject in the WESAD format (``minutes`` long, chest at 700 Hz)."""
+    from attx_keras.data.synthetic import write_synthetic
+    from attx_keras.data.wesad import load_pickle
+    from attx_keras.pipeline import PipelineParams, load_subject_windows
+    from experiments.store import RACY_WINDOW_NS
+
+    path = write_synthetic(cache / f"bench-wesad-{minutes:g}min", [2], seed=0, minutes=minutes)[0]
+    age = time.time_ns() - path.stat().st_mtime_ns
+    time.sleep(max(0.0, (RACY_WINDOW_NS - age) / 1e9 + 0.1))  # so that the file's digest may be memoised
+    params = PipelineParams()
+    windows_dir = cache / "bench-windows"
+
+    def best_of(fn, k=3):
+        best = np.inf
+        for _ in range(k):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    def uncached():
+        import shutil
+
+        shutil.rmtree(windows_dir, ignore_errors=True)
+        load_subject_windows(path, params, windows_dir)
+
+    raw = load_pickle(path)
+    raw_bytes = sum(a.nbytes for dev in raw["signal"].values() for a in dev.values()) + raw["label"].nbytes
+    t_load = best_of(lambda: load_pickle(path))
+    t_pipeline = best_of(uncached)
+    t_cached = best_of(lambda: load_subject_windows(path, params, windows_dir))
+    del raw
+    import shutil
+
+    shutil.rmtree(windows_dir, ignore_errors=True)
+    tracemalloc.start()
+    load_subject_windows(path, params, windows_dir)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    size = f"{path.stat().st_size / 1e6:.0f} MB pickle, {minutes:g} min"
+    return [
+        _figure("1", "preprocessing: load + pipeline / raw load (uncached)", t_pipeline / t_load, "<=", 1.0,
+                f"{t_pipeline:.2f} s vs {t_load:.2f} s ({size})",
+                note="the pipeline's time includes the load itself, so 1.0 is unreachable: the floor is the load"),
+        _figure("1", "preprocessing: cached re-run / raw load", t_cached / t_load, "<=", 0.05,
+                f"{t_cached * 1e3:.1f} ms vs {t_load:.2f} s"),
+        _figure("1", "preprocessing: peak memory / raw arrays", peak / raw_bytes, "<=", 2.0,
+                f"{peak / 1e6:.0f} MB vs {raw_bytes / 1e6:.0f} MB (tracemalloc, load + pipeline)"),
+    ]
+
+
+def training_figures(n: int, epochs: int, batch: int, backends) -> tuple[list[dict], dict]:
+    plain = run_worker("plain", "tensorflow", n=n, epochs=epochs, batch_size=batch)
+    raw = {"plain_tensorflow": plain}
+    figures = []
+    for backend in backends:
+        ours = run_worker("ours", backend, n=n, epochs=epochs, batch_size=batch)
+        raw[f"ours_{backend}"] = ours
+        if "error" in plain or "error" in ours:
+            figures.append(_figure("2", f"training throughput, {backend} / plain peer", None, ">=", 1.5,
+                                   plain.get("error") or ours.get("error")))
+            continue
+        figures.append(_figure(
+            "2", f"training throughput, {backend} / plain peer", ours["steady_samples_per_s"] / plain["steady_samples_per_s"],
+            ">=", 1.5, f"{ours['steady_samples_per_s']:.0f} vs {plain['steady_samples_per_s']:.0f} samples/s; "
+                       f"first epoch {ours['first_epoch_s']:.1f} s vs {plain['first_epoch_s']:.1f} s"))
+    return figures, raw
+
+
+def fold_parallel_figures(n: int, epochs: int, batch: int, folds: int) -> tuple[list[dict], dict]:
+    together = run_worker("ours", "jax", n=n, epochs=epochs, batch_size=batch, folds=folds)
+    alone = run_worker("ours", "jax", n=n, epochs=epochs, batch_size=batch, folds=folds, repeat_alone=True)
+    raw = {"together": together, "alone": alone}
+    if "error" in together or "error" in alone:
+        return [_figure("3", f"fold-parallel ({folds} folds, JAX) / one after the other", None, ">=", 1.0,
+                        together.get("error") or alone.get("error"))], raw
+    return [_figure("3", f"fold-parallel ({folds} folds, JAX) / one after the other",
+                    together["steady_samples_per_s"] / alone["steady_samples_per_s"], ">=", 1.0,
+                    f"{together['steady_samples_per_s']:.0f} vs {alone['steady_samples_per_s']:.0f} samples/s",
+                    note="no goal set by the issue; >= 1.0 is where it pays")], raw
+
+
+def latency_figures(repeats: int, cache: Path) -> tuple[list[dict], dict]:
+    out = run_worker("latency", "tensorflow", repeats=repeats, path=str(cache / "bench-attx.keras"))
+    if "error" in out:
+        return [_figure("4", "inference latency p50 (ms)", None, "<=", 10.0, out["error"])], out
+    fast, usual = out["predict_on_batch"], out["predict"]
+    return [
+        _figure("4", "inference latency p50, ms (predict_on_batch)", fast["p50_ms"], "<=", 10.0,
+                f"p99 {fast['p99_ms']:.1f} ms; model.predict p50 {usual['p50_ms']:.1f} ms, p99 {usual['p99_ms']:.1f} ms"),
+        _figure("4", "inference latency p50, predict_on_batch / model.predict", fast["p50_ms"] / usual["p50_ms"],
+                "<=", 1.0, "the compiled batch path against the usual call"),
+    ], out
+
+
+def later_packages() -> list[dict]:
+    import importlib
+
+    rows = []
+    for pkg, what in (("transformer_ssl", "transformer_ssl encoder"), ("rmmt", "RMMT model")):
+        built = hasattr(importlib.import_module(pkg), "build_model")
+        rows.append(_figure("5", f"{what}: throughput and latency", None, "", None,
+                            "measured once the package exists" if not built else "not yet wired into the bench"))
+    return rows
+
+
+def _figure(item, name, value, op, goal, detail, note=""):
+    met = None
+    if value is not None and goal is not None:
+        met = value <= goal if op == "<=" else value >= goal
+    return {"item": item, "figure": name, "value": value, "goal": f"{op} {goal:g}" if goal is not None else "",
+            "met": met, "detail": detail, "note": note}
+
+
+def render(figures: list[dict]) -> str:
+    head = f"| # | figure | value | goal | met | measured |\n|---|---|---|---|---|---|\n"
+    rows = []
+    for f in figures:
+        value = "n/a" if f["value"] is None else f"{f['value']:.3g}"
+        met = {True: "yes", False: "**no**", None: "–"}[f["met"]]
+        rows.append(f"| {f['item']} | {f['figure']} | {value} | {f['goal']} | {met} | {f['detail']} |")
+    return head + "\n".join(rows)
+
+
+def machine() -> dict:
+    import keras
+
+    return {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "keras": keras.__version__}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--args", default="{}", help=argparse.SUPPRESS)
+    p.add_argument("--windows", type=int, default=512, help="training windows per fold (default 512)")
+    p.add_argument("--epochs", type=int, default=4, help="epochs per measurement, the first timed apart")
+    p.add_argument("--folds", type=int, default=3, help="folds trained together in figure 3")
+    p.add_argument("--minutes", type=float, default=30, help="length of the synthetic subject of figure 1")
+    p.add_argument("--repeats", type=int, default=300, help="calls timed for the latency")
+    p.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
+    p.add_argument("--out", default=str(HERE / "results"))
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](**json.loads(args.args))), flush=True)
+        return 0
+
+    cache = Path(os.environ.get("PHYSIO_FUSION_CACHE", ROOT / "data"))
+    t0 = time.perf_counter()
+    figures, raw = [], {}
+
+    def section(title, fn):
+        print(f"[bench] {title} ...", flush=True)
+        t = time.perf_counter()
+        out = fn()
+        print(f"[bench] {title}: {time.perf_counter() - t:.0f} s", flush=True)
+        return out
+
+    figures += section("1 preprocessing", lambda: preprocessing_figures(args.minutes, cache))
+    f, raw["training"] = section("2 training throughput", lambda: training_figures(args.windows, args.epochs, 16, args.backends))
+    figures += f
+    f, raw["fold_parallel"] = section("3 fold-parallel", lambda: fold_parallel_figures(args.windows, args.epochs, 16, args.folds))
+    figures += f
+    f, raw["latency"] = section("4 latency", lambda: latency_figures(args.repeats, cache))
+    figures += f
+    figures += later_packages()
+    table = render(figures)
+    print(table)
+    stamp = dt.date.today().isoformat()
+    out = Path(args.out) / f"{stamp}-{platform.node()}.json"
+    from experiments.store import atomic_write_json
+
+    atomic_write_json(out, {"date": stamp, "machine": machine(), "seconds": round(time.perf_counter() - t0, 1),
+                            "settings": vars(args), "figures": figures, "raw": raw, "table_markdown": table})
+    print(f"[bench] {len(figures)} figures in {time.perf_counter() - t0:.0f} s -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

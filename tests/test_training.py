@@ -1,0 +1,117 @@
+"""The project's training path (experiments.training): same semantics as model.fit, alone or K folds at once."""
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from experiments.training import batch_count, epoch_order
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A tiny model with what matters for exactness: convolution, batch norm (batch statistics and
+# moving averages), a dense head; 37 windows and batch 8 leave a last batch of 5.
+COMMON = textwrap.dedent("""
+    import numpy as np, keras
+    from keras import layers
+    from experiments.training import fit_folds, load_fold_state
+
+    def tiny():
+        keras.utils.set_random_seed(0)
+        a = keras.Input((32, 1), name="a")
+        b = keras.Input((32, 1), name="b")
+        x = layers.Concatenate()([a, b])
+        x = layers.Conv1D(4, 5, strides=2, name="conv")(x)
+        x = layers.BatchNormalization(name="bn")(x)
+        x = layers.GlobalAveragePooling1D()(layers.ReLU()(x))
+        return keras.Model({"a": a, "b": b}, layers.Dense(2, activation="softmax", name="out")(x))
+
+    rng = np.random.default_rng(1)
+    n = 37
+    x = {"a": rng.standard_normal((n, 32, 1)).astype("float32"), "b": rng.standard_normal((n, 32, 1)).astype("float32")}
+    y = keras.utils.to_categorical(rng.integers(0, 2, n), 2)
+    folds = [np.arange(n)[np.arange(n) % 3 != k] for k in range(3)]   # 24, 25, 25 windows: ragged
+    folds[2] = folds[2][:-7]                                         # 18 windows: fewer full batches
+    sgd = lambda: keras.optimizers.SGD(0.1)
+""")
+
+
+def _run(backend: str, body: str) -> str:
+    out = subprocess.run([sys.executable, "-c", COMMON + textwrap.dedent(body)], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT, env={**os.environ, "KERAS_BACKEND": backend})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_epoch_order_is_a_permutation_fixed_by_seed_and_epoch():
+    a = epoch_order(50, seed=3, epoch=2)
+    assert sorted(a) == list(range(50))
+    assert np.array_equal(a, epoch_order(50, seed=3, epoch=2))
+    assert not np.array_equal(a, epoch_order(50, seed=3, epoch=1))
+    assert not np.array_equal(a, epoch_order(50, seed=4, epoch=2))
+    assert batch_count(37, 8) == (4, 5) and batch_count(32, 8) == (4, 0)
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow", pytest.param("torch", marks=pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="torch is not installed (make bench installs it)"))])
+def test_folds_together_train_exactly_as_alone(backend):
+    """Each of 3 ragged folds trained together ends where it ends trained alone."""
+    _run(backend, """
+        model = tiny()
+        together = fit_folds(model, sgd, x, y, folds, batch_size=8, epochs=3, seed=5)
+        for k, fold in enumerate(folds):
+            alone = fit_folds(model, sgd, x, y, [fold], batch_size=8, epochs=3, seed=5)[0]
+            for a, b in zip(alone.trainable + alone.non_trainable, together[k].trainable + together[k].non_trainable):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+            assert abs(alone.final_loss - together[k].final_loss) < 1e-4
+        # the model is left at its initial weights, and distinct folds really trained differently
+        assert not np.allclose(together[0].trainable[0], together[2].trainable[0])
+        assert np.allclose(model.get_layer("conv").kernel.numpy(), tiny().get_layer("conv").kernel.numpy())
+    """)
+
+
+def test_jax_path_is_model_fit_on_the_same_batches():
+    """The vectorised JAX loop and keras' own model.fit (same order, batch, optimizer) agree."""
+    _run("jax", """
+        from experiments import training as T
+        model = tiny()
+        ours = T.FoldTrainer(model, sgd)._fit_jax(x, y, folds[:1], 8, 2, 7, None)[0]
+        ref = T.FoldTrainer(model, sgd)._fit_keras(x, y, folds[:1], 8, 2, 7, None)[0]
+        for a, b in zip(ours.trainable + ours.non_trainable, ref.trainable + ref.non_trainable):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        assert abs(ours.final_loss - ref.final_loss) < 1e-4
+        load_fold_state(model, ours)
+        assert model.predict(x, verbose=0).shape == (37, 2)
+    """)
+
+
+def test_bad_inputs_are_named():
+    import keras
+
+    from experiments.training import fit_folds
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    x = {"a": np.zeros((10, 4), "float32")}
+    with pytest.raises(ValueError, match="input 'a': 10 windows, but y has 9"):
+        fit_folds(model, keras.optimizers.SGD, x, np.zeros((9, 2)), [np.arange(5)], batch_size=2, epochs=1, seed=0)
+    with pytest.raises(ValueError, match="fold 1: training index out of range"):
+        fit_folds(model, keras.optimizers.SGD, x, np.zeros((10, 2)), [np.arange(5), np.arange(8, 12)],
+                  batch_size=2, epochs=1, seed=0)
+    with pytest.raises(ValueError, match="fold 0: no training windows"):
+        fit_folds(model, keras.optimizers.SGD, x, np.zeros((10, 2)), [np.arange(0)], batch_size=2, epochs=1, seed=0)
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_mixed_precision_trains_with_float32_variables(backend):
+    """mixed_float16: float16 compute, float32 variables, dynamic loss scaling; finite losses."""
+    _run(backend, """
+        keras.mixed_precision.set_dtype_policy("mixed_float16")
+        model = tiny()
+        states = fit_folds(model, sgd, x, y, folds[:2], batch_size=8, epochs=2, seed=0)
+        assert all(np.isfinite(s.final_loss) for s in states)
+        assert all(a.dtype == np.float32 for s in states for a in s.trainable)
+        assert not np.allclose(states[0].trainable[0], model.get_layer("conv").kernel.numpy())
+    """)
