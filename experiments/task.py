@@ -32,7 +32,7 @@ class RunOptions:
 
     seed             seeds Python, NumPy and Keras before each fold (and the epoch order)
     verbose          1: a line per epoch and fold
-    jit              XLA compilation (None: the training path's default, XLA on TensorFlow)
+    jit              XLA compilation (None: the training path's default, XLA on TensorFlow for long folds)
     mixed_precision  mixed_float16 compute with float32 variables (None: on a GPU in the
                      ``paper`` profile); changes the numbers, so it is part of a fold's key
     fold_parallel    train the folds of one configuration together (one vectorised JAX model
