@@ -136,11 +136,6 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
     return records
 
 
-def execute_job(job: Job) -> dict:
-    """Run one fold and store its record (see :func:`execute_jobs`)."""
-    return execute_jobs((job,))[0]
-
-
 def group_jobs(jobs: list[Job], fold_parallel: bool) -> list[tuple[Job, ...]]:
     """Units of work: one job each, or with ``fold_parallel`` all the pending folds of a row."""
     if not fold_parallel:
