@@ -127,13 +127,12 @@ class WesadStressTask:
         trainer = self.trainer(config, params, options)
         names = [t.name for t in trainer.model.inputs]
         x = {k: np.concatenate([getattr(w, k) for w in windows.values()]) for k in names}
-        log = None
-        if options.verbose:
-            def log(k, epoch, loss):
-                print(f"  fold {folds[k]} epoch {epoch + 1}/{params['epochs']}: loss {loss:.4f}", flush=True)
+        def print_epoch(k, epoch, loss):
+            print(f"  fold {folds[k]} epoch {epoch + 1}/{params['epochs']}: loss {loss:.4f}", flush=True)
+
         states = trainer.fit(x, keras.utils.to_categorical(y, 2), [split.train for _, split in splits],
                              batch_size=params.get("batch_size", 16), epochs=params["epochs"],
-                             seed=options.seed, log=log)
+                             seed=options.seed, log=print_epoch if options.verbose else None)
         outs = []
         for fold, (groups, split), state in zip(folds, splits, states):
             proba = trainer.predict(state, {k: v[split.test] for k, v in x.items()})

@@ -189,7 +189,7 @@ def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
     preprocess_arrays(subject.ecg, subject.eda, subject.label, params)
     pipeline_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    del subject
+    subject = None  # noqa: F841 (freed before the peak of the first run is measured)
     shutil.rmtree(windows_dir, ignore_errors=True)
     tracemalloc.start()
     load_subject_windows(path, params, windows_dir)
@@ -276,7 +276,7 @@ def _figure(item, name, value, op, goal, detail, note=""):
 
 
 def render(figures: list[dict]) -> str:
-    head = f"| # | figure | value | goal | met | measured |\n|---|---|---|---|---|---|\n"
+    head = "| # | figure | value | goal | met | measured |\n|---|---|---|---|---|---|\n"
     rows = []
     for f in figures:
         value = "n/a" if f["value"] is None else f"{f['value']:.3g}"

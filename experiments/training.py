@@ -123,7 +123,8 @@ class FoldTrainer:
             load_fold_state(self.model, self.initial)
 
     def _fit_keras(self, x, y, train_idx, batch_size, epochs, seed, log):
-        """Any backend: ``model.fit`` one epoch per call on the windows in :func:`epoch_order`."""
+        """TensorFlow and PyTorch: ``model.fit`` on the batches of :func:`epoch_order`, one fold after
+        the other (one call per fold over a tf.data stream on TensorFlow, one call per epoch on PyTorch)."""
         model, optimizer = self.model, self.optimizer
         if getattr(model, "optimizer", None) is not optimizer:  # compile (and trace) once per trainer
             samples = epochs * max(idx.size for idx in train_idx)
@@ -136,7 +137,7 @@ class FoldTrainer:
             load_fold_state(model, self.initial)
             for var, value in zip(optimizer.variables, self.optimizer_initial):
                 var.assign(value)
-            history = _EpochLosses(k, log)
+            history = _epoch_losses(k, log)
             if self.backend == "tensorflow":  # one fit call over a tf.data stream of every epoch's batches
                 data, steps = _tf_epoch_batches(x, y, idx, batch_size, epochs, seed)
                 model.fit(data, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=[history])
@@ -261,23 +262,21 @@ def _tf_epoch_batches(x: dict, y: np.ndarray, idx: np.ndarray, batch_size: int, 
     return data, steps
 
 
-class _EpochLosses:
-    """A Keras callback keeping each epoch's loss (and passing it to ``log(fold, epoch, loss)``)."""
+def _epoch_losses(fold: int, log):
+    """A Keras callback keeping each epoch's loss in ``.losses`` (and passing it to ``log(fold, epoch, loss)``)."""
+    import keras
 
-    def __new__(cls, fold: int, log):
-        import keras
+    class EpochLosses(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.losses = []
 
-        class EpochLosses(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.losses = []
+        def on_epoch_end(self, epoch, logs=None):
+            self.losses.append(float(logs["loss"]))
+            if log:
+                log(fold, epoch, self.losses[-1])
 
-            def on_epoch_end(self, epoch, logs=None):
-                self.losses.append(float(logs["loss"]))
-                if log:
-                    log(fold, epoch, self.losses[-1])
-
-        return EpochLosses()
+    return EpochLosses()
 
 
 def load_fold_state(model, state: FoldState) -> None:
