@@ -4,6 +4,7 @@ import pytest
 
 from experiments import registry
 from experiments.runner import fold_path, run_experiment
+from experiments.task import RunOptions
 from tests import toy_task
 
 
@@ -51,7 +52,7 @@ def test_changed_config_or_data_is_not_mistaken_for_finished(tmp_path, monkeypat
     path = fold_path(tmp_path, "toy", "smoke", "mid", "S0")
     assert json.loads(path.read_text())["config"] == {"threshold": 0.6}
     assert run(tmp_path, data_root="elsewhere")["ran"] == 8  # another dataset fingerprint
-    assert run(tmp_path, options=__import__("experiments.task", fromlist=["RunOptions"]).RunOptions(seed=1))["ran"] == 8
+    assert run(tmp_path, options=RunOptions(seed=1))["ran"] == 8
 
 
 def test_fold_records_hold_what_a_reader_needs(tmp_path):
@@ -132,5 +133,5 @@ def test_fold_parallel_units_are_the_pending_folds_of_a_row(tmp_path):
         [("a", "S1"), ("a", "S2")], [("b", "S1")]]
     assert len(group_jobs(jobs, False)) == 3
     run(tmp_path, rows=["low"], max_folds=1)
-    summary = run(tmp_path, options=__import__("experiments.task", fromlist=["RunOptions"]).RunOptions(fold_parallel=True))
+    summary = run(tmp_path, options=RunOptions(fold_parallel=True))
     assert summary["ran"] == 7  # the toy task has no run_folds: one fold at a time, same results
