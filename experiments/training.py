@@ -13,7 +13,8 @@ Paths:
   smaller batch of each fold is one more un-vectorised step at its true size, so batch-norm
   statistics never see padding. K folds trained together get exactly the steps each gets alone.
 * TensorFlow: one fold after the other, one ``model.fit`` call per fold over a ``tf.data``
-  stream of every epoch's batches, 32 steps per execution, compiled with XLA for long folds
+  stream of one epoch's batches whose order changes with the epoch (:func:`_tf_epoch_stream`),
+  up to 32 steps per execution, never across an epoch boundary; compiled with XLA for long folds
   (see :data:`XLA_MIN_SAMPLES`).
 * PyTorch: one fold after the other, one ``model.fit`` call per epoch on the permuted windows.
 """
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Steps per TensorFlow execution (one traced loop). An execution ends early at the end of an
+#: epoch's stream, so a fold with fewer batches than this still runs exactly its own steps.
 STEPS_PER_EXECUTION = 32
 #: With jit=None, TensorFlow compiles with XLA when a fold trains on at least this many samples
 #: (epochs x windows). XLA steps are about 1.6x faster on CPU, but compiling costs 10-20 s, and
@@ -39,6 +42,7 @@ class FoldState:
     trainable: list
     non_trainable: list
     final_loss: float
+    steps: int = 0  #: optimizer steps the fold ran: epochs x ceil(n_train / batch_size)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -125,6 +129,8 @@ class FoldTrainer:
     def _fit_keras(self, x, y, train_idx, batch_size, epochs, seed, log):
         """TensorFlow and PyTorch: ``model.fit`` on the batches of :func:`epoch_order`, one fold after
         the other (one call per fold over a tf.data stream on TensorFlow, one call per epoch on PyTorch)."""
+        import keras
+
         model, optimizer = self.model, self.optimizer
         if getattr(model, "optimizer", None) is not optimizer:  # compile (and trace) once per trainer
             samples = epochs * max(idx.size for idx in train_idx)
@@ -138,16 +144,16 @@ class FoldTrainer:
             for var, value in zip(optimizer.variables, self.optimizer_initial):
                 var.assign(value)
             history = _epoch_losses(k, log)
-            if self.backend == "tensorflow":  # one fit call over a tf.data stream of every epoch's batches
-                data, steps = _tf_epoch_batches(x, y, idx, batch_size, epochs, seed)
-                model.fit(data, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=[history])
+            if self.backend == "tensorflow":  # one fit call over a tf.data stream of one epoch's batches
+                data, select_epoch = _tf_epoch_stream(x, y, idx, batch_size, epochs, seed)
+                model.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=[select_epoch, history])
             else:  # one fit call per epoch on the windows in that epoch's order
                 for epoch in range(epochs):
                     order = idx[epoch_order(idx.size, seed, epoch)]
                     model.fit({n: a[order] for n, a in x.items()}, y[order], batch_size=batch_size,
                               initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0, callbacks=[history])
             states.append(FoldState(_snapshot(model.trainable_variables), _snapshot(model.non_trainable_variables),
-                                    history.losses[-1]))
+                                    history.losses[-1], int(keras.ops.convert_to_numpy(optimizer.iterations))))
         return states
 
     def _jax_steps(self):
@@ -231,9 +237,10 @@ class FoldTrainer:
                 final[k] = float(np.average(fold_losses, weights=[batch_size] * full + ([rest] if rest else [])))
                 if log:
                     log(k, epoch, final[k])
-        trainable, non_trainable, _ = state
-        return [FoldState([np.asarray(a[k]) for a in trainable], [np.asarray(a[k]) for a in non_trainable], final[k])
-                for k in range(n_folds)]
+        trainable, non_trainable, opt_vars = state
+        it = next(i for i, v in enumerate(self.optimizer.variables) if v is self.optimizer.iterations)
+        return [FoldState([np.asarray(a[k]) for a in trainable], [np.asarray(a[k]) for a in non_trainable], final[k],
+                          int(opt_vars[it][k])) for k in range(n_folds)]
 
 
 def fit_folds(model, make_optimizer: Callable[[], object], x: dict[str, np.ndarray], y: np.ndarray,
@@ -244,22 +251,43 @@ def fit_folds(model, make_optimizer: Callable[[], object], x: dict[str, np.ndarr
                                                              epochs=epochs, seed=seed, log=log)
 
 
-def _tf_epoch_batches(x: dict, y: np.ndarray, idx: np.ndarray, batch_size: int, epochs: int, seed: int):
-    """A tf.data stream of ``epochs`` x ceil(n / batch_size) batches in :func:`epoch_order`
-    (batches never straddle two epochs), gathered from the windows held once in memory."""
+def _tf_epoch_stream(x: dict, y: np.ndarray, idx: np.ndarray, batch_size: int, epochs: int, seed: int):
+    """A tf.data stream of ONE epoch's batches in :func:`epoch_order`, and the callback that picks the epoch.
+
+    The stream has a known cardinality, ceil(n / batch_size), and no ``steps_per_epoch`` is passed to
+    ``fit``: Keras then opens a new iterator at the start of every epoch, and an execution of up to
+    ``steps_per_execution`` steps stops where that iterator ends. So no execution crosses an epoch
+    boundary, whatever the ratio of batches to steps per execution, and every epoch runs exactly its
+    own batches (the last, smaller one included). The epoch whose order the stream yields is a
+    variable, set by the returned callback's ``on_epoch_begin`` (Keras calls it before it opens the
+    epoch's iterator); the windows are gathered from arrays held once in memory.
+    Returns ``(dataset, callback)``.
+    """
+    import keras
     import tensorflow as tf
 
     full, rest = batch_count(idx.size, batch_size)
     steps = full + (1 if rest else 0)
-    orders = np.stack([idx[epoch_order(idx.size, seed, e)] for e in range(epochs)]).astype(np.int64)
+    orders = tf.constant(np.stack([idx[epoch_order(idx.size, seed, e)] for e in range(epochs)]).astype(np.int64))
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     xs = {k: tf.constant(v) for k, v in x.items()}
     ys = tf.constant(y)
-    data = (tf.data.Dataset.from_tensor_slices(orders)
-            .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-            .map(lambda b: ({k: tf.gather(v, b) for k, v in xs.items()}, tf.gather(ys, b)),
-                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    n = tf.constant(idx.size, dtype=tf.int64)
+
+    def batch(step):
+        order = tf.gather(orders, epoch.read_value())
+        b = order[step * batch_size: tf.minimum((step + 1) * batch_size, n)]
+        return {k: tf.gather(v, b) for k, v in xs.items()}, tf.gather(ys, b)
+
+    data = (tf.data.Dataset.range(steps)
+            .map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .prefetch(tf.data.AUTOTUNE))
-    return data, steps
+
+    class SelectEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, e, logs=None):
+            epoch.assign(e)
+
+    return data, SelectEpoch()
 
 
 def _epoch_losses(fold: int, log):

@@ -73,19 +73,42 @@ def test_folds_together_train_exactly_as_alone(backend):
     """)
 
 
-def test_jax_path_is_model_fit_on_the_same_batches():
-    """The vectorised JAX loop and keras' own model.fit (same order, batch, optimizer) agree."""
-    _run("jax", """
-        from experiments import training as T
+TORCH = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                           reason="torch is not installed (make bench installs it)")
+
+
+@pytest.mark.parametrize("backend,together", [("tensorflow", False), ("jax", False), ("jax", True),
+                                              pytest.param("torch", False, marks=TORCH)])
+def test_every_path_runs_the_protocol_steps_and_is_model_fit_on_the_same_batches(backend, together):
+    """Issue 12: on folds with fewer batches than one execution (32 steps) and a ragged last batch,
+    each path runs exactly epochs x ceil(n / batch) optimizer steps, and with SGD its weights are those
+    of a plain per-epoch model.fit (steps_per_execution=1) on the same batches."""
+    out = _run(backend, """
+        import warnings
+        from experiments.training import epoch_order
+        together = %r
+        epochs = 4
         model = tiny()
-        ours = T.FoldTrainer(model, sgd)._fit_jax(x, y, folds[:1], 8, 2, 7, None)[0]
-        ref = T.FoldTrainer(model, sgd)._fit_keras(x, y, folds[:1], 8, 2, 7, None)[0]
-        for a, b in zip(ours.trainable + ours.non_trainable, ref.trainable + ref.non_trainable):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-        assert abs(ours.final_loss - ref.final_loss) < 1e-4
-        load_fold_state(model, ours)
-        assert model.predict(x, verbose=0).shape == (37, 2)
-    """)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            states = (fit_folds(model, sgd, x, y, folds, batch_size=8, epochs=epochs, seed=7) if together else
+                      [fit_folds(model, sgd, x, y, [fold], batch_size=8, epochs=epochs, seed=7)[0] for fold in folds])
+        assert not [w for w in caught if "ran out of data" in str(w.message)], [str(w.message) for w in caught]
+        for fold, state in zip(folds, states):
+            assert state.steps == epochs * -(-fold.size // 8), (fold.size, state.steps)
+            ref = tiny()
+            ref.compile(optimizer=sgd(), loss="categorical_crossentropy", steps_per_execution=1)
+            for epoch in range(epochs):
+                order = fold[epoch_order(fold.size, 7, epoch)]
+                hist = ref.fit({k: v[order] for k, v in x.items()}, y[order], batch_size=8, shuffle=False, verbose=0)
+            assert int(keras.ops.convert_to_numpy(ref.optimizer.iterations)) == state.steps
+            want = [keras.ops.convert_to_numpy(v) for v in ref.trainable_variables + ref.non_trainable_variables]
+            for a, b in zip(state.trainable + state.non_trainable, want):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+            assert abs(state.final_loss - hist.history["loss"][-1]) < 1e-4
+        print("steps", [s.steps for s in states])
+    """ % together)
+    assert "steps [12, 16, 12]" in out, out
 
 
 def test_bad_inputs_are_named():
