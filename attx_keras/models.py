@@ -104,9 +104,14 @@ def eda_head(x, width: int):
 
 
 def classifier(y, n_classes: int):
+    """FC 128 - FC 128 - softmax. Under a mixed global dtype policy (e.g. ``mixed_float16``) the
+    output layer computes in float32, so the probabilities and the loss are not rounded to
+    float16 (the weights and parameter count are the same)."""
     y = layers.Dense(128, activation="relu", name="classifier_fc1")(y)
     y = layers.Dense(128, activation="relu", name="classifier_fc2")(y)
-    return layers.Dense(n_classes, activation="softmax", name="classifier_output")(y)
+    mixed = keras.config.dtype_policy().name.startswith("mixed")
+    return layers.Dense(n_classes, activation="softmax", name="classifier_output",
+                        dtype="float32" if mixed else None)(y)
 
 
 def connect(z_ecg, z_eda, stage: int, fusion: str, direction: str, score: str):

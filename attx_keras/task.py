@@ -7,7 +7,9 @@ Training goes through :mod:`experiments.training` (the semantics of ``model.fit(
 on JAX, the folds of one configuration can be trained together, see ``run_folds``).
 
 Profile parameters (``ExperimentSpec.profiles[...].params``):
-    n_subjects     subjects used (first N of S2..S17 by id; None = all 15)
+    n_subjects     subjects used (the first N of S2..S17 by id; None = all 15). A real-data root
+                   that lacks some of them is an error listing the missing ones, unless
+                   ``prepare(..., allow_missing=True)`` (``--allow-missing-subjects``)
     n_folds        LOSO folds evaluated (the first N of those subjects held out; None = all)
     minutes        length of each synthetic recording (ignored for real data)
     epochs, batch_size, learning_rate
@@ -23,12 +25,22 @@ from attx_keras.data.synthetic import write_synthetic
 from attx_keras.data.wesad import SUBJECT_IDS, find_subjects
 from attx_keras.pipeline import PipelineParams, SubjectWindows, load_subject_windows
 from experiments import metrics as M
-from experiments.cv import Split, check_disjoint
-from experiments.store import stable_hash
+from experiments.cv import Split, loso_split
+from experiments.errors import format_error
+from experiments.provenance import code_hash
+from experiments.store import atomic_save_model, stable_hash
 from experiments.task import Prepared, RunOptions
 
 CLASS_NAMES = ["non-stress", "stress"]
 SYNTHETIC_SEED = 0
+#: the modules that write the synthetic recordings; their source hash names the synthetic
+#: folder, so a changed generator never reuses files written by an older one
+GENERATOR_MODULES = ("attx_keras.data.synthetic", "attx_keras.data.wesad")
+
+
+def generator_version() -> str:
+    """8 hex digits of the synthetic generator's source hash (see :data:`GENERATOR_MODULES`)."""
+    return code_hash(GENERATOR_MODULES)[:8]
 
 
 def _subject_number(name: str) -> int:
@@ -45,20 +57,37 @@ class WesadStressTask:
     version = "2"  # 2: training through experiments.training (own epoch order, XLA)
     env_var = "WESAD_ROOT"
 
-    def prepare(self, params: dict, data_root: str | None, cache_dir: Path) -> Prepared:
-        """Locate (or write the synthetic) WESAD, then window every subject (cached)."""
+    def prepare(self, params: dict, data_root: str | None, cache_dir: Path, *,
+                allow_missing: bool = False) -> Prepared:
+        """Locate (or write the synthetic) WESAD, then window every subject (cached).
+
+        A real-data root must hold every subject the profile asks for (``n_subjects``; None =
+        all 15): a missing one is a ``ValueError`` listing them, unless ``allow_missing``, which
+        uses those present (the data source then says how many of how many).
+        """
         root = data_root or os.environ.get(self.env_var)
         n_subjects = params.get("n_subjects")
+        wanted = [f"S{s}" for s in SUBJECT_IDS[:n_subjects]]
         if root:
-            paths = find_subjects(root)[:n_subjects]
+            found = {p.stem: p for p in find_subjects(root)}
+            missing = [s for s in wanted if s not in found]
+            paths = [found[s] for s in wanted if s in found]
             source = f"WESAD at {Path(root).resolve()}"
+            if missing and not allow_missing:
+                raise ValueError(format_error(
+                    root, f"missing subject(s) {', '.join(missing)} of the {len(wanted)} the profile asks for",
+                    f"{', '.join(wanted)}; or --allow-missing-subjects (make ALLOW_MISSING=1) to use the "
+                    f"{len(paths)} present"))
+            if missing:
+                source += (f" ({len(paths)} of the {len(wanted)} subjects the profile asks for; missing "
+                           f"{', '.join(missing)}, allowed by --allow-missing-subjects)")
         else:
             minutes = params.get("minutes")
-            subjects = list(SUBJECT_IDS[:n_subjects])
-            root = Path(cache_dir) / f"synthetic-wesad-{minutes or 'full'}min-seed{SYNTHETIC_SEED}"
-            paths = write_synthetic(root, subjects, seed=SYNTHETIC_SEED, minutes=minutes)
+            gen = generator_version()
+            root = Path(cache_dir) / f"synthetic-wesad-{minutes or 'full'}min-seed{SYNTHETIC_SEED}-gen{gen}"
+            paths = write_synthetic(root, [int(s[1:]) for s in wanted], seed=SYNTHETIC_SEED, minutes=minutes)
             source = (f"synthetic WESAD ({len(paths)} subjects, {minutes or 'about 61'} min each, "
-                      f"seed {SYNTHETIC_SEED}) at {root}")
+                      f"seed {SYNTHETIC_SEED}, generator {gen}) at {root}")
         pipeline = PipelineParams()
         windows, keys = {}, []
         for path in paths:
@@ -66,7 +95,8 @@ class WesadStressTask:
             windows[w.subject] = w
             keys.append(key)
         if len(windows) < 2:
-            raise ValueError(f"{root}: leave-one-subject-out needs at least 2 subjects, found {len(windows)}")
+            raise ValueError(format_error(root, f"{len(windows)} subject(s) found",
+                                          "at least 2 for leave-one-subject-out"))
         return Prepared(fingerprint=stable_hash(keys), source=source, data=windows)
 
     def folds(self, prepared: Prepared, params: dict) -> list[str]:
@@ -75,12 +105,9 @@ class WesadStressTask:
 
     @staticmethod
     def split(windows: dict[str, SubjectWindows], test_subject: str) -> tuple[np.ndarray, Split]:
-        """Per-window subject ids and the LOSO split for ``test_subject`` (leakage-checked)."""
-        if test_subject not in windows:
-            raise KeyError(f"fold {test_subject!r}: no such subject; have {sorted(windows)}")
+        """Per-window subject ids and the LOSO split for ``test_subject`` (:func:`experiments.cv.loso_split`)."""
         groups = subject_groups(windows)
-        idx = np.arange(groups.size)
-        return groups, check_disjoint(Split(test_subject, idx[groups != test_subject], idx[groups == test_subject]), groups)
+        return groups, loso_split(groups, test_subject)
 
     def __init__(self):
         self._trainer_key = None
@@ -113,6 +140,17 @@ class WesadStressTask:
             self._trainer_key = key
         return self._trainer
 
+    @staticmethod
+    def save_fold_model(trainer, state, path) -> Path:
+        """Save the model with a fold's trained weights to ``path`` (``.keras``, atomically)."""
+        from experiments.training import load_fold_state
+
+        load_fold_state(trainer.model, state)
+        try:
+            return atomic_save_model(trainer.model, path)
+        finally:
+            load_fold_state(trainer.model, trainer.initial)
+
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
         return self.run_folds(config, [fold], prepared, params, options)[0]
 
@@ -136,6 +174,9 @@ class WesadStressTask:
         outs = []
         for fold, (groups, split), state in zip(folds, splits, states):
             proba = trainer.predict(state, {k: v[split.test] for k, v in x.items()})
+            saved = options.model_file(fold)
+            if saved is not None:
+                self.save_fold_model(trainer, state, saved)
             y_true, y_pred = y[split.test], proba.argmax(axis=1)
             labels = [0, 1]
             outs.append({

@@ -1,34 +1,53 @@
-"""keras-tuner search over AttX direction x stage set (and optionally widths and learning rate).
+"""keras-tuner search over AttX direction x stage set (and optionally widths and learning rate), per LOSO fold.
 
-The objective is validation macro-F1 on whole *training* subjects held out from the fit; the
-test subject is removed before anything else and never seen by the search.
+For every LOSO fold searched, the test subject is removed before anything else; the objective is
+validation macro-F1 on whole *training* subjects held out from the fit
+(:func:`experiments.cv.loso_split` with ``n_val_subjects``). keras-tuner scores a trial by the
+best epoch's value of the objective (its default for ``model.fit``).
 
-    python -m attx_keras.tuning --profile quick --test-subject S2 --val-subjects 1
+Each fold's search is its own keras-tuner project, named by :mod:`experiments.search` from
+everything the search depends on (test fold, training and validation subjects, profile, data
+fingerprint, search space, seed, tuner kind, epochs, batch size, trial budget, backend and the
+code hash of the task's sources). A project is reused only when all of these match, so an
+interrupted search resumes and a search for another fold, profile or space never sees another
+search's trials. The winner of fold ``S3`` is written to ``DIRECTORY/fold-S3/best.json`` with
+that provenance (``search_key``, ``project``, the chosen trial, its score and the subjects).
+
+    python -m attx_keras.tuning --profile quick --folds S2 --val-subjects 1
+    python -m attx_keras.tuning --profile paper --folds all            # every LOSO fold
+    make attx-search FOLDS=all PROFILE=quick
+
+``--folds``: ``profile`` (default: the folds of the profile, as Table I), ``all`` (every subject
+of the data), or a comma-separated list of subjects (``S2,S5``).
 
 Distributed search: keras-tuner's chief/worker mode is driven by environment variables.
-Start the chief (the oracle) once and any number of workers with the same command::
+Start the chief (the oracle) once and any number of workers with the same command and one fold::
 
-    KERASTUNER_TUNER_ID=chief    KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python -m attx_keras.tuning ...
-    KERASTUNER_TUNER_ID=tuner0   KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python -m attx_keras.tuning ...
+    KERASTUNER_TUNER_ID=chief    KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python -m attx_keras.tuning --folds S2 ...
+    KERASTUNER_TUNER_ID=tuner0   KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 python -m attx_keras.tuning --folds S2 ...
 
-All processes must see the same ``--directory`` (a shared file system).
+All processes must see the same ``--directory`` (a shared file system); they compute the same
+project name because they compute the same key. Only the chief writes ``best.json``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-from pathlib import Path
+import sys
 
 import numpy as np
 
 from attx_keras.layers import DIRECTIONS
 from attx_keras.models import DEFAULT_WIDTHS, build_model
-from attx_keras.task import subject_groups
-from experiments.cv import Split, check_disjoint, train_val_split
+from attx_keras.task import _subject_number, subject_groups
+from experiments.cv import loso_split
+from experiments.errors import CliParser, format_error, run_cli
+from experiments.search import SearchKey, make_tuner, project_name, space_of, write_best
 
 STAGE_CHOICES = ("1", "2", "3", "1,2", "1,3", "2,3", "1,2,3")
 OBJECTIVE = "val_f1_macro"
+TUNERS = ("grid", "random", "bayesian")
 
 
 def _kt():
@@ -40,118 +59,221 @@ def _kt():
 class AttXHyperModel(_kt().HyperModel):
     """Builds the AttX model for a keras-tuner trial.
 
-    Hyper-parameters: ``direction`` (3 choices), ``stages`` (7 stage sets); with
-    ``tune_widths`` the three stage widths, with ``tune_lr`` Adam's learning rate (log-uniform
-    1e-4 .. 3e-3, else the paper's 1e-3). The compiled model reports ``f1_macro``.
+    Hyper-parameters: ``direction`` (``directions``, default all 3), ``stages`` (``stage_choices``,
+    default the 7 stage sets "1" .. "1,2,3"); with ``tune_widths`` the three stage widths, with
+    ``tune_lr`` Adam's learning rate (log-uniform 1e-4 .. 3e-3, else ``learning_rate``, the
+    paper's 1e-3). The compiled model reports ``accuracy`` and ``f1_macro``. ``jit``: XLA
+    compilation of the trials' ``fit`` (None: Keras' ``"auto"``; False saves the XLA compile
+    time of short trials; the scores do not depend on it beyond float round-off).
     """
 
     def __init__(self, directions=DIRECTIONS, stage_choices=STAGE_CHOICES, tune_widths: bool = False,
-                 tune_lr: bool = False, score: str = "elementwise", input_seconds: float = 10, fs: float = 256):
+                 tune_lr: bool = False, score: str = "elementwise", input_seconds: float = 10, fs: float = 256,
+                 learning_rate: float = 1e-3, jit: bool | None = None):
         super().__init__(name="attx", tunable=True)
+        self.jit = jit
         self.directions = list(directions)
         self.stage_choices = list(stage_choices)
+        for d in self.directions:
+            if d not in DIRECTIONS:
+                raise ValueError(format_error("--directions", repr(d), f"one of {list(DIRECTIONS)}"))
+        for s in self.stage_choices:
+            if s not in STAGE_CHOICES:
+                raise ValueError(format_error("--stage-sets", repr(s), f"one of {list(STAGE_CHOICES)}"))
+        if not self.directions or not self.stage_choices:
+            raise ValueError(format_error("search space", "no directions or no stage sets", "at least one of each"))
         self.tune_widths, self.tune_lr = tune_widths, tune_lr
         self.score, self.input_seconds, self.fs = score, input_seconds, fs
+        self.learning_rate = learning_rate
 
-    def build(self, hp):
-        import keras
-
+    def declare(self, hp):
+        """Declare the hyper-parameters on ``hp``; returns (direction, stages, widths, lr)."""
         direction = hp.Choice("direction", self.directions)
         stages = [int(s) for s in hp.Choice("stages", self.stage_choices).split(",")]
         widths = DEFAULT_WIDTHS
         if self.tune_widths:
             widths = (hp.Choice("width1", [8, 16, 32]), hp.Choice("width2", [16, 32, 64]),
                       hp.Choice("width3", [32, 64, 128]))
-        lr = hp.Float("learning_rate", 1e-4, 3e-3, sampling="log") if self.tune_lr else 1e-3
+        lr = hp.Float("learning_rate", 1e-4, 3e-3, sampling="log") if self.tune_lr else self.learning_rate
+        return direction, stages, widths, lr
+
+    def space(self) -> dict:
+        """The search space as ``{name: keras-tuner config}`` (part of the project key)."""
+        hp = _kt().HyperParameters()
+        self.declare(hp)
+        return space_of(hp)
+
+    def build(self, hp):
+        import keras
+
+        direction, stages, widths, lr = self.declare(hp)
         model = build_model("attx", direction=direction, stages=stages, widths=widths, score=self.score,
                             input_seconds=self.input_seconds, fs=self.fs)
         model.compile(optimizer=keras.optimizers.Adam(lr), loss="categorical_crossentropy",
-                      metrics=["accuracy", keras.metrics.F1Score(average="macro", name="f1_macro")])
+                      metrics=["accuracy", keras.metrics.F1Score(average="macro", name="f1_macro")],
+                      jit_compile="auto" if self.jit is None else self.jit)
         return model
 
 
 def search_split(windows: dict, test_subject: str, n_val_subjects: int = 1, seed: int = 0):
-    """(train, val) index arrays over the non-test subjects, split by whole subjects."""
+    """Per-window subject ids and (train, val) index arrays of the LOSO fold ``test_subject``.
+
+    :func:`experiments.cv.loso_split`: the test subject's windows are in neither part; the
+    ``n_val_subjects`` validation subjects are whole training subjects drawn with ``seed``.
+    """
+    if n_val_subjects < 1:
+        raise ValueError(format_error("--val-subjects", n_val_subjects,
+                                      "at least 1: the objective needs held-out training subjects"))
     groups = subject_groups(windows)
-    idx = np.arange(groups.size)
-    if test_subject not in windows:
-        raise KeyError(f"test subject {test_subject!r} not in {sorted(windows)}")
-    pool = idx[groups != test_subject]
-    train, val = train_val_split(pool, groups, seed=seed, n_val_groups=n_val_subjects)
-    check_disjoint(Split(f"search-{test_subject}", train, idx[groups == test_subject], val), groups)
-    return groups, train, val
+    split = loso_split(groups, test_subject, n_val_subjects=n_val_subjects, seed=seed)
+    return groups, split.train, split.val
 
 
-def run_search(windows: dict, test_subject: str, directory, project_name: str = "attx", n_val_subjects: int = 1,
-               tuner: str = "grid", max_trials: int | None = None, epochs: int = 10, batch_size: int = 16,
-               seed: int = 0, tune_widths: bool = False, tune_lr: bool = False, verbose: int = 1) -> dict:
-    """Search on the training subjects of the LOSO fold ``test_subject``; returns the best trial."""
+def _subjects(groups, idx) -> list[str]:
+    return sorted({str(s) for s in groups[idx].tolist()}, key=_subject_number)
+
+
+def search_key(windows: dict, test_subject: str, hypermodel: AttXHyperModel, *, profile: str, fingerprint: str,
+               n_val_subjects: int = 1, tuner: str = "grid", max_trials: int | None = None, epochs: int = 10,
+               batch_size: int = 16, seed: int = 0, extra: dict | None = None) -> SearchKey:
+    """The :class:`experiments.search.SearchKey` of one fold's search (see the module docstring)."""
     import keras
 
+    from attx_keras.task import WesadStressTask
+    from experiments.provenance import task_code_hash
+
+    groups, train, val = search_split(windows, test_subject, n_val_subjects, seed)
+    return SearchKey(
+        fold=test_subject, train=_subjects(groups, train), val=_subjects(groups, val), profile=profile,
+        fingerprint=fingerprint, space=hypermodel.space(), seed=seed, tuner=tuner,
+        extra={"epochs": epochs, "batch_size": batch_size, "max_trials": max_trials, "objective": OBJECTIVE,
+               "backend": keras.backend.backend(), "precision": "float32",
+               "code_hash": task_code_hash(WesadStressTask()), "n_val_subjects": n_val_subjects,
+               "score": hypermodel.score, "input_seconds": hypermodel.input_seconds, "fs": hypermodel.fs,
+               **(extra or {})})
+
+
+def run_search(windows: dict, test_subject: str, directory, *, profile: str, fingerprint: str,
+               n_val_subjects: int = 1, tuner: str = "grid", max_trials: int | None = None, epochs: int = 10,
+               batch_size: int = 16, seed: int = 0, tune_widths: bool = False, tune_lr: bool = False,
+               directions=DIRECTIONS, stage_choices=STAGE_CHOICES, learning_rate: float = 1e-3,
+               jit: bool | None = None, verbose: int = 1) -> dict:
+    """Search on the training subjects of the LOSO fold ``test_subject``; returns the best-trial record.
+
+    The record (JSON-able): ``fold``, ``project``, ``search_key`` (the provenance),
+    ``best_trial_id``, ``best_hyperparameters``, ``best_val_f1_macro``, ``trials`` (finished trials
+    of this project), ``train_subjects``, ``val_subjects``, ``test_subject``.
+    """
+    import keras
+
+    if tuner not in TUNERS:
+        raise ValueError(format_error("--tuner", repr(tuner), f"one of {list(TUNERS)}"))
     kt = _kt()
+    hypermodel = AttXHyperModel(directions=directions, stage_choices=stage_choices, tune_widths=tune_widths,
+                                tune_lr=tune_lr, learning_rate=learning_rate, jit=jit)
+    key = search_key(windows, test_subject, hypermodel, profile=profile, fingerprint=fingerprint,
+                     n_val_subjects=n_val_subjects, tuner=tuner, max_trials=max_trials, epochs=epochs,
+                     batch_size=batch_size, seed=seed, extra={"learning_rate": learning_rate})
     groups, train, val = search_split(windows, test_subject, n_val_subjects, seed)
     ecg = np.concatenate([w.ecg for w in windows.values()])
     eda = np.concatenate([w.eda for w in windows.values()])
     y = keras.utils.to_categorical(np.concatenate([w.y for w in windows.values()]), 2)
-    hypermodel = AttXHyperModel(tune_widths=tune_widths, tune_lr=tune_lr)
-    objective = kt.Objective(OBJECTIVE, direction="max")
-    common = dict(objective=objective, directory=str(directory), project_name=project_name, seed=seed,
-                  overwrite=False)
-    if tuner == "grid":
-        t = kt.GridSearch(hypermodel, max_trials=max_trials, **common)
-    elif tuner == "random":
-        t = kt.RandomSearch(hypermodel, max_trials=max_trials or 10, **common)
-    elif tuner == "bayesian":
-        t = kt.BayesianOptimization(hypermodel, max_trials=max_trials or 10, **common)
-    else:
-        raise ValueError(f"tuner: expected 'grid', 'random' or 'bayesian', got {tuner!r}")
+    t = make_tuner(tuner, hypermodel, directory, key, kt.Objective(OBJECTIVE, direction="max"),
+                   max_trials=max_trials)
     t.search({"ecg": ecg[train], "eda": eda[train]}, y[train],
              validation_data=({"ecg": ecg[val], "eda": eda[val]}, y[val]),
              epochs=epochs, batch_size=batch_size, verbose=verbose)
     best = t.oracle.get_best_trials(1)[0]
-    return {"test_subject": test_subject,
-            "val_subjects": sorted(set(groups[val].tolist())),
-            "train_subjects": sorted(set(groups[train].tolist())),
+    finished = [tr for tr in t.oracle.trials.values() if tr.status == "COMPLETED"]
+    return {"fold": test_subject, "test_subject": test_subject, "project": project_name(key),
+            "search_key": key.to_dict(),
+            "train_subjects": list(key.train), "val_subjects": list(key.val),
+            "best_trial_id": best.trial_id,
             "best_hyperparameters": best.hyperparameters.values,
             "best_val_f1_macro": best.score,
-            "trials": len(t.oracle.trials)}
+            "trials": len(finished)}
+
+
+def resolve_folds(spec_folds: list[str], all_subjects: list[str], text: str) -> list[str]:
+    """``--folds``: "profile" -> the profile's folds, "all" -> every subject, else a comma list."""
+    if text == "profile":
+        return list(spec_folds)
+    if text == "all":
+        return sorted(all_subjects, key=_subject_number)
+    folds = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in folds if f not in all_subjects]
+    if not folds or unknown:
+        raise ValueError(format_error("--folds", repr(text),
+                                      f"'profile', 'all' or a comma list of subjects from {sorted(all_subjects, key=_subject_number)}"))
+    return folds
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m attx_keras.tuning", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="quick", help="data amount of the table1 profile (smoke|quick|paper)")
+    p = CliParser(prog="python -m attx_keras.tuning", description=__doc__,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="quick", help="data amount and epochs of the table1 profile (smoke|quick|paper)")
     p.add_argument("--data-root", default=None, help="WESAD root (default: WESAD_ROOT, else synthetic)")
-    p.add_argument("--test-subject", default="S2", help="LOSO fold whose test subject is excluded from the search")
+    p.add_argument("--allow-missing-subjects", action="store_true",
+                   help="search with the subjects present when a real-data root lacks some the profile asks for")
+    p.add_argument("--folds", default="profile",
+                   help="LOSO folds to search: 'profile' (default: the profile's folds), 'all', or e.g. S2,S5")
+    p.add_argument("--test-subject", default=None, help="one fold (same as --folds SUBJECT)")
     p.add_argument("--val-subjects", type=int, default=1, help="training subjects held out for the objective")
-    p.add_argument("--tuner", default="grid", choices=("grid", "random", "bayesian"))
-    p.add_argument("--max-trials", type=int, default=None)
+    p.add_argument("--tuner", default="grid", choices=TUNERS)
+    p.add_argument("--max-trials", type=int, default=None, help="trial budget (grid default: the whole grid)")
     p.add_argument("--epochs", type=int, default=None, help="default: the profile's epochs")
+    p.add_argument("--directions", default=",".join(DIRECTIONS),
+                   help=f"comma list of directions to search (default: all of {','.join(DIRECTIONS)})")
+    p.add_argument("--stage-sets", default=" ".join(STAGE_CHOICES),
+                   help="space-separated stage sets to search (default: all 7: '1 2 3 1,2 1,3 2,3 1,2,3')")
     p.add_argument("--tune-widths", action="store_true")
     p.add_argument("--tune-lr", action="store_true")
-    p.add_argument("--directory", default="results/attx_search", help="keras-tuner folder (shared when distributed)")
+    p.add_argument("--directory", default="results/attx_search",
+                   help="keras-tuner folder (shared when distributed); one project and one fold-*/best.json per fold")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                   help="XLA compilation of the trials (default: Keras' auto)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     args = p.parse_args(argv)
+    if args.max_trials is not None and args.max_trials < 1:
+        raise ValueError(format_error("--max-trials", args.max_trials, "a positive integer"))
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(format_error("--epochs", args.epochs, "a positive integer"))
+
     from experiments import registry
     from experiments.runner import default_cache_dir
     from experiments.seeding import set_global_seed
-    from experiments.store import atomic_write_json
     from experiments.task import load_task
 
     spec = registry.get("table1")
     params = spec.profile(args.profile).params
     set_global_seed(args.seed)
-    prepared = load_task(spec.task).prepare(params, args.data_root, default_cache_dir())
-    out = run_search(prepared.data, args.test_subject, args.directory, n_val_subjects=args.val_subjects,
-                     tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs or params["epochs"],
-                     seed=args.seed, tune_widths=args.tune_widths, tune_lr=args.tune_lr)
-    out.update(data_source=prepared.source, profile=args.profile)
-    if os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief":
-        path = atomic_write_json(Path(args.directory) / "best.json", out)
-        print(json.dumps(out, indent=2))
-        print(f"wrote {path}")
+    task = load_task(spec.task)
+    kwargs = {"allow_missing": True} if args.allow_missing_subjects else {}
+    prepared = task.prepare(params, args.data_root, default_cache_dir(), **kwargs)
+    folds = resolve_folds(task.folds(prepared, params), list(prepared.data),
+                          args.test_subject if args.test_subject else args.folds)
+    directions = [d.strip() for d in args.directions.split(",") if d.strip()]
+    stage_sets = [s.strip() for s in args.stage_sets.split() if s.strip()]
+    chief = os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
+    for fold in folds:
+        print(f"[attx-search/{args.profile}] fold {fold}: searching on the other subjects", flush=True)
+        set_global_seed(args.seed)
+        record = run_search(prepared.data, fold, args.directory, profile=args.profile,
+                            fingerprint=prepared.fingerprint, n_val_subjects=args.val_subjects, tuner=args.tuner,
+                            max_trials=args.max_trials, epochs=args.epochs or params["epochs"],
+                            batch_size=params.get("batch_size", 16), seed=args.seed,
+                            tune_widths=args.tune_widths, tune_lr=args.tune_lr, directions=directions,
+                            stage_choices=stage_sets, learning_rate=params.get("learning_rate", 1e-3),
+                            jit=args.jit, verbose=args.verbose)
+        record.update(data_source=prepared.source, profile=args.profile)
+        if chief:
+            path = write_best(args.directory, fold, record)
+            print(f"[attx-search/{args.profile}] fold {fold}: best {json.dumps(record['best_hyperparameters'])} "
+                  f"val macro-F1 {record['best_val_f1_macro']:.4f} ({record['trials']} trials) -> {path}",
+                  flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_cli(main))

@@ -6,10 +6,15 @@ Figures (issue 5), each printed with its goal and written to ``benchmarks/result
    raw-load time, peak memory / size of the subject's raw arrays;
 2. training throughput of the AttX model (type III, stages 1,2, batch 16), steady state (median
    epoch after the first): the project's path per backend / the plain peer (``model.fit`` on
-   NumPy arrays, TensorFlow, compile defaults);
+   NumPy arrays, TensorFlow, compile defaults). Both compile the same metrics, :data:`METRICS`
+   (none: the loss alone, which is all the project's path computes), so the ratio measures the
+   training path, not the cost of a metric only one side computes;
 3. fold-parallel training (K folds vectorised on JAX) / the same folds one after the other;
 4. single-window inference latency of the saved ``.keras`` AttX model (p50, p99);
-5. the transformer_ssl encoder and the RMMT model, once those packages exist.
+5. the other packages' figures: ``benchmarks/bench_transformer_ssl.py`` and ``benchmarks/bench_rmmt.py``
+   each expose ``figures() -> list[dict]`` (keys "#", "figure", "value", "goal", "met",
+   "measured"); each runs in its own process, and a missing or failing module gives a row saying
+   so instead of stopping the bench.
 
 Each training measurement runs in its own process (one backend per process, as Keras requires).
 """
@@ -32,6 +37,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CONFIG = dict(fusion="attx", direction="both", stages=(1, 2))
+#: metrics compiled into both training paths of figure 2: experiments.training.FoldTrainer compiles
+#: the loss alone, so the plain peer does too (an accuracy metric would cost it time ours never spends)
+METRICS: tuple = ()
+#: the other packages' bench modules (figure 5), in benchmarks/
+PACKAGE_BENCHES = (("bench_transformer_ssl", "transformer_ssl"), ("bench_rmmt", "rmmt"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,7 +58,8 @@ def _data(n: int, seed: int = 0):
 
 
 def worker_plain(n: int, epochs: int, batch_size: int) -> dict:
-    """The plain peer: compile with defaults, ``model.fit(x, y, batch_size, epochs, shuffle=True)``."""
+    """The plain peer: compile with defaults and :data:`METRICS` (as our path),
+    ``model.fit(x, y, batch_size, epochs, shuffle=True)``."""
     import keras
 
     from attx_keras.models import build_model
@@ -56,7 +67,7 @@ def worker_plain(n: int, epochs: int, batch_size: int) -> dict:
     x, y = _data(n)
     keras.utils.set_random_seed(0)
     model = build_model(**CONFIG)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=list(METRICS))
     ends = []
 
     class Clock(keras.callbacks.Callback):
@@ -83,6 +94,7 @@ def worker_ours(n: int, epochs: int, batch_size: int, folds: int = 1, repeat_alo
     # jit=None picks XLA on TensorFlow for paper-sized folds only; this short run stands for one
     trainer = FoldTrainer(build_model(**CONFIG), lambda: keras.optimizers.Adam(1e-3),
                           jit=True if keras.backend.backend() == "tensorflow" else None)
+    assert not METRICS, "FoldTrainer compiles the loss alone; give the plain peer the same (METRICS = ())"
     groups = [[t] for t in train] if repeat_alone else [train]
     if folds == 1:  # per-epoch clock, as for the plain peer
         ends = []
@@ -134,7 +146,21 @@ def worker_latency(repeats: int, path: str) -> dict:
     return out
 
 
-WORKERS = {"plain": worker_plain, "ours": worker_ours, "latency": worker_latency}
+def worker_package(module: str) -> dict:
+    """Figure 5: ``benchmarks/<module>.py``'s ``figures()``, in this (separate) process."""
+    import importlib.util
+
+    path = HERE / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(module, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.figures()
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise TypeError(f"{path}: figures() returned {type(rows).__name__}, expected a list of dicts")
+    return {"figures": rows}
+
+
+WORKERS = {"plain": worker_plain, "ours": worker_ours, "latency": worker_latency, "package": worker_package}
 
 
 def run_worker(name: str, backend: str = "tensorflow", **kwargs) -> dict:
@@ -226,7 +252,8 @@ def training_figures(n: int, epochs: int, batch: int, backends) -> tuple[list[di
         figures.append(_figure(
             "2", f"training throughput, {backend} / plain peer", ours["steady_samples_per_s"] / plain["steady_samples_per_s"],
             ">=", 1.5, f"{ours['steady_samples_per_s']:.0f} vs {plain['steady_samples_per_s']:.0f} samples/s; "
-                       f"first epoch {ours['first_epoch_s']:.1f} s vs {plain['first_epoch_s']:.1f} s"))
+                       f"first epoch {ours['first_epoch_s']:.1f} s vs {plain['first_epoch_s']:.1f} s; "
+                       f"metrics on both: {', '.join(METRICS) or 'none (loss only)'}"))
     return figures, raw
 
 
@@ -256,15 +283,28 @@ def latency_figures(repeats: int, cache: Path) -> tuple[list[dict], dict]:
     ], out
 
 
-def later_packages() -> list[dict]:
-    import importlib
-
-    rows = []
-    for pkg, what in (("transformer_ssl", "transformer_ssl encoder"), ("rmmt", "RMMT model")):
-        built = hasattr(importlib.import_module(pkg), "build_model")
-        rows.append(_figure("5", f"{what}: throughput and latency", None, "", None,
-                            "measured once the package exists" if not built else "not yet wired into the bench"))
-    return rows
+def package_figures() -> tuple[list[dict], dict]:
+    """Figure 5: the rows of each other package's bench module, or one row saying why there are none."""
+    rows, raw = [], {}
+    for module, package in PACKAGE_BENCHES:
+        path = HERE / f"{module}.py"
+        if not path.is_file():
+            rows.append(_figure("5", f"{package}: speed figures", None, "", None,
+                                f"benchmarks/{module}.py not present"))
+            continue
+        out = run_worker("package", "tensorflow", module=module)
+        raw[module] = out
+        if "error" in out:
+            rows.append(_figure("5", f"{package}: speed figures", None, "", None,
+                                f"benchmarks/{module}.py failed: {out['error']}"))
+            continue
+        for r in out["figures"]:
+            value = r.get("value")
+            rows.append({"item": str(r.get("#", "5")), "figure": str(r.get("figure", "?")),
+                         "value": float(value) if isinstance(value, (int, float)) and value == value else None,
+                         "goal": str(r.get("goal") or ""), "met": r.get("met"), "detail": str(r.get("measured", "")),
+                         "note": ""})
+    return rows, raw
 
 
 def _figure(item, name, value, op, goal, detail, note=""):
@@ -302,6 +342,8 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, default=30, help="length of the synthetic subject of figure 1")
     p.add_argument("--repeats", type=int, default=300, help="calls timed for the latency")
     p.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
+    p.add_argument("--sections", nargs="+", default=["1", "2", "3", "4", "5"], choices=["1", "2", "3", "4", "5"],
+                   help="figures to measure (default: all)")
     p.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args(argv)
     if args.worker:
@@ -319,14 +361,23 @@ def main(argv=None) -> int:
         print(f"[bench] {title}: {time.perf_counter() - t:.0f} s", flush=True)
         return out
 
-    figures += section("1 preprocessing", lambda: preprocessing_figures(args.minutes, cache))
-    f, raw["training"] = section("2 training throughput", lambda: training_figures(args.windows, args.epochs, 16, args.backends))
-    figures += f
-    f, raw["fold_parallel"] = section("3 fold-parallel", lambda: fold_parallel_figures(args.windows, args.epochs, 16, args.folds))
-    figures += f
-    f, raw["latency"] = section("4 latency", lambda: latency_figures(args.repeats, cache))
-    figures += f
-    figures += later_packages()
+    todo = set(args.sections)
+    if "1" in todo:
+        figures += section("1 preprocessing", lambda: preprocessing_figures(args.minutes, cache))
+    if "2" in todo:
+        f, raw["training"] = section("2 training throughput",
+                                     lambda: training_figures(args.windows, args.epochs, 16, args.backends))
+        figures += f
+    if "3" in todo:
+        f, raw["fold_parallel"] = section("3 fold-parallel",
+                                          lambda: fold_parallel_figures(args.windows, args.epochs, 16, args.folds))
+        figures += f
+    if "4" in todo:
+        f, raw["latency"] = section("4 latency", lambda: latency_figures(args.repeats, cache))
+        figures += f
+    if "5" in todo:
+        f, raw["packages"] = section("5 other packages", package_figures)
+        figures += f
     table = render(figures)
     print(table)
     stamp = dt.date.today().isoformat()

@@ -1,6 +1,6 @@
 """Entry point of ``python -m experiments`` (see :mod:`experiments.cli`)."""
 import sys
 
-from experiments.cli import main
+from experiments.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -81,26 +81,28 @@ def train_val_split(train_idx, groups=None, val_fraction: float = 0.2, seed: int
     return idx[tr], idx[va]
 
 
-def loso_splits(subject_ids, n_val_subjects: int = 0, seed: int = 0) -> list[Split]:
-    """Leave-one-subject-out: one split per subject, named by it, in sorted subject order.
+def loso_split(subject_ids, test_subject, n_val_subjects: int = 0, seed: int = 0) -> Split:
+    """The leave-one-subject-out split that holds out ``test_subject`` (leakage-checked).
 
-    ``subject_ids`` has one entry per item. With ``n_val_subjects > 0`` that many training
-    subjects are held out as validation (for early stopping / model selection), never the test one.
+    ``subject_ids`` has one entry per item (e.g. the subject of every window). ``train`` is every
+    other subject's items; with ``n_val_subjects > 0`` that many of the training subjects
+    (drawn with ``seed``) are moved to ``val`` (for early stopping / model selection), never the
+    test subject. The split is named by ``test_subject``. Raises ``KeyError`` for a subject that
+    has no items and ``ValueError`` when fewer than 2 subjects remain to train on.
     """
     g = _groups(subject_ids)
     subjects = np.unique(g)
+    if test_subject not in subjects:
+        raise KeyError(f"test subject {test_subject!r}: no such subject (expected one of {subjects.tolist()})")
     if subjects.size < 2:
         raise ValueError(f"subject_ids: LOSO needs at least 2 subjects, got {subjects.tolist()}")
     all_idx = np.arange(g.size)
-    out = []
-    for s in subjects:
-        test = all_idx[g == s]
-        train = all_idx[g != s]
-        val = np.zeros(0, dtype=np.int64)
-        if n_val_subjects:
-            train, val = train_val_split(train, g, seed=seed, n_val_groups=n_val_subjects)
-        out.append(check_disjoint(Split(str(s), train, test, val), g))
-    return out
+    test = all_idx[g == test_subject]
+    train = all_idx[g != test_subject]
+    val = np.zeros(0, dtype=np.int64)
+    if n_val_subjects:
+        train, val = train_val_split(train, g, seed=seed, n_val_groups=n_val_subjects)
+    return check_disjoint(Split(str(test_subject), train, test, val), g)
 
 
 def kfold_splits(n_items: int, k: int, seed: int = 0, groups=None) -> list[Split]:

@@ -1,4 +1,4 @@
-"""Which accelerator the Keras backend sees, and the runner options that follow from it."""
+"""Which accelerator the Keras backend sees, and the runner options' defaults."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,7 +7,7 @@ from experiments.task import RunOptions
 
 
 def gpu_count() -> int:
-    """GPUs visible to the current Keras backend (0 on a CPU-only machine)."""
+    """GPUs visible to the current Keras backend (0 on a CPU-only machine); stored in each fold record."""
     import keras
 
     backend = keras.backend.backend()
@@ -26,10 +26,9 @@ def gpu_count() -> int:
     return 0
 
 
-def resolve_options(options: RunOptions, profile: str, gpus: int | None = None) -> RunOptions:
-    """Fill the ``None`` (automatic) options: mixed precision and fold-parallel training are on
-    for the ``paper`` profile when a GPU is present, off otherwise."""
-    auto = profile == "paper" and (gpu_count() if gpus is None else gpus) > 0
-    return replace(options,
-                   mixed_precision=auto if options.mixed_precision is None else options.mixed_precision,
-                   fold_parallel=auto if options.fold_parallel is None else options.fold_parallel)
+def resolve_options(options: RunOptions) -> RunOptions:
+    """Every profile, ``paper`` included, runs the paper's protocol unless asked otherwise:
+    ``None`` (not given) means off for mixed precision and fold-parallel training. Both are
+    explicit choices (``--mixed-precision``, ``--fold-parallel``; ``MIXED_PRECISION=1``,
+    ``FOLD_PARALLEL=1``), and every table says which were on."""
+    return replace(options, mixed_precision=bool(options.mixed_precision), fold_parallel=bool(options.fold_parallel))

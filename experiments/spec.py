@@ -44,6 +44,13 @@ class ExperimentSpec:
     metrics: tuple[str, ...]
     notes: tuple[str, ...] = ()
     default_profile: str = "quick"
+    #: how the tables show the spread over folds: "std" (mean ± sample std) or "ci95"
+    #: (mean ± half-width of the two-sided 95 % Student's t interval, n-1 dof)
+    spread: str = "std"
+
+    def __post_init__(self):
+        if self.spread not in ("std", "ci95"):
+            raise ValueError(f"experiment {self.name!r}: spread {self.spread!r} (expected 'std' or 'ci95')")
 
     def row(self, name: str) -> Row:
         for r in self.rows:

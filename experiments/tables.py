@@ -1,20 +1,32 @@
 """Stored fold results -> Markdown and CSV tables beside the paper's published numbers.
 
-Two aggregates are shown for every metric, because papers rarely say which they report:
-``mean ± std`` over folds (each fold = one held-out subject or one k-fold part) and
+Two aggregates are shown for every metric, because papers rarely say which they report: the mean
+over folds (each fold = one held-out subject or one k-fold part) with its spread (the spec's
+``spread``: ``"std"``, the sample standard deviation, or ``"ci95"``, the half-width of the
+two-sided 95 % Student's t interval of the mean, :func:`experiments.metrics.mean_ci`), and
 ``pooled``: the metric computed once on the concatenated test predictions of all folds.
+
+One provenance per table. A table is built only from stored folds that agree on the code hash,
+task version, Keras backend, dtype policy, seed and data fingerprint (``want``; see
+:mod:`experiments.provenance`). After a run, ``want`` is that run's provenance: folds stored
+under another one (an older code version, another seed ...) are left out, counted in the
+header with what differs, and the ``Folds`` column shows how many of the profile's folds each
+row holds. The ``table`` command builds ``want`` from the current code and its options; when the
+stored folds that match it come from more than one dataset, that is an error naming the folds
+of each dataset.
 """
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from experiments import metrics as M
-from experiments import registry
-from experiments.runner import PACKAGE_VERSION, print_now
+from experiments.console import PACKAGE_VERSION, print_now
+from experiments.provenance import PROVENANCE_FIELDS
 from experiments.spec import ExperimentSpec, Row
 from experiments.store import atomic_write_text
 
@@ -22,51 +34,97 @@ METRIC_FUNCTIONS = {**M.CLASSIFICATION, **M.REGRESSION}
 PERCENT_METRICS = set(M.CLASSIFICATION)
 SHORT = {"accuracy": "Acc", "f1_macro": "Macro F1", "f1_weighted": "Weighted F1",
          "rmse": "RMSE", "pcc": "PCC", "ccc": "CCC"}
+SPREADS = {"std": "mean ± sample std over folds", "ci95": "mean ± half-width of the 95 % t interval over folds"}
+SPREAD_SHORT = {"std": "mean ± std", "ci95": "mean ± 95 % CI"}
+KEY_FIELDS = PROVENANCE_FIELDS + ("data_fingerprint",)
 
 
-def load_row_records(results: Path, task_name: str, profile: str, row: Row, params: dict) -> list[dict]:
-    """Stored folds of ``row`` run with this config and these profile parameters.
+def record_provenance(rec: dict) -> dict:
+    """A record's provenance fields and data fingerprint (None where an old record lacks them)."""
+    prov = rec.get("provenance") or {}
+    return {**{f: prov.get(f) for f in PROVENANCE_FIELDS}, "data_fingerprint": rec.get("data_fingerprint")}
 
-    If folds from several datasets are stored (e.g. synthetic, then real data), only those of
-    the most recently finished dataset are kept.
+
+def differences(rec: dict, want: dict) -> list[str]:
+    """``["seed 1 (table: 0)", ...]``: where a record's provenance differs from ``want`` (None = any)."""
+    have = record_provenance(rec)
+    return [f"{f} {have[f]} (table: {want[f]})" for f in KEY_FIELDS
+            if want.get(f) is not None and have[f] != want[f]]
+
+
+def load_row_records(results: Path, task_name: str, profile: str, row: Row, params: dict,
+                     want: dict) -> tuple[list[dict], list[tuple[str, list[str]]]]:
+    """Stored folds of ``row`` with this config, these profile parameters and provenance ``want``.
+
+    Returns the matching records and, for every other stored fold of the row, ``(fold, what
+    differs)``. A record that cannot be read is reported as differing, never silently skipped.
     """
     folder = Path(results) / "runs" / task_name / profile / row.name
-    records = []
+    records, other = [], []
     for path in sorted(folder.glob("*.json")):
         try:
             rec = json.loads(path.read_text())
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            other.append((path.stem, ["unreadable record (not JSON)"]))
             continue
-        if rec.get("config") == row.config and rec.get("params") == params:
+        if rec.get("config") != row.config or rec.get("params") != params:
+            other.append((path.stem, ["config/parameters of an older row definition"]))
+            continue
+        diff = differences(rec, want)
+        if diff:
+            other.append((path.stem, diff))
+        else:
             records.append(rec)
-    if not records:
-        return []
-    latest = max(records, key=lambda r: r.get("finished_at", ""))["data_fingerprint"]
-    return [r for r in records if r["data_fingerprint"] == latest]
+    return records, other
 
 
 def _scale(metric: str, value: float) -> float:
     return 100.0 * value if metric in PERCENT_METRICS else value
 
 
-def summarise(spec: ExperimentSpec, profile: str, results: Path) -> tuple[pd.DataFrame, dict]:
-    """One line per row: labels, fold count, per metric paper / mean / std / pooled."""
-    from experiments.task import load_task
+def _check_one_dataset(per_row: dict[str, list[dict]]) -> None:
+    by_fp: dict[str, list[str]] = {}
+    for row, recs in per_row.items():
+        for r in recs:
+            by_fp.setdefault(r.get("data_fingerprint"), []).append(f"{row}/{r['fold']}")
+    if len(by_fp) > 1:
+        listing = "; ".join(f"{fp}: {', '.join(folds[:6])}{' ...' if len(folds) > 6 else ''} ({len(folds)} folds)"
+                            for fp, folds in by_fp.items())
+        raise ValueError(f"stored folds: from {len(by_fp)} datasets, data fingerprints {listing} "
+                         f"(expected one dataset per table: re-run the experiment on the data you want)")
 
-    task_name = load_task(spec.task).name
+
+def summarise(spec: ExperimentSpec, profile: str, results: Path, want: dict, task_name: str | None = None
+              ) -> tuple[pd.DataFrame, dict, dict]:
+    """One line per row: labels, fold count, per metric paper / mean / std / ci95 / pooled.
+
+    Returns the frame, the records of each row, and the stored folds left out (row -> [(fold, why)]).
+    """
+    if task_name is None:
+        from experiments.task import load_task
+
+        task_name = load_task(spec.task).name
     params = spec.profile(profile).params
-    lines, per_row_records = [], {}
+    lines, per_row_records, left_out = [], {}, {}
     for row in spec.rows:
+        recs, other = (load_row_records(results, task_name, profile, row, params, want)
+                       if row.config is not None else ([], []))
+        per_row_records[row.name] = recs
+        if other:
+            left_out[row.name] = other
+    if want.get("data_fingerprint") is None:
+        _check_one_dataset(per_row_records)
+    for row in spec.rows:
+        recs = per_row_records[row.name]
         line = dict(row.label)
         line["row"] = row.name
-        recs = load_row_records(results, task_name, profile, row, params) if row.config is not None else []
-        per_row_records[row.name] = recs
         line["folds"] = len(recs)
         for m in spec.metrics:
             line[f"{m}_paper"] = row.paper.get(m, np.nan)
-            vals = [r["metrics"][m] for r in recs if m in r.get("metrics", {})]
-            line[f"{m}_mean"] = _scale(m, float(np.mean(vals))) if vals else np.nan
-            line[f"{m}_std"] = _scale(m, float(np.std(vals, ddof=1))) if len(vals) > 1 else np.nan
+            vals = [_scale(m, r["metrics"][m]) for r in recs if m in r.get("metrics", {})]
+            line[f"{m}_mean"] = float(np.mean(vals)) if vals else np.nan
+            line[f"{m}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan
+            line[f"{m}_ci95"] = M.mean_ci(vals, 0.95)[1] if vals else np.nan  # eq.: t_{0.975, n-1} s / sqrt(n)
             pooled = np.nan
             if recs and all("y_true" in r for r in recs):
                 y_true = np.concatenate([r["y_true"] for r in recs])
@@ -74,59 +132,145 @@ def summarise(spec: ExperimentSpec, profile: str, results: Path) -> tuple[pd.Dat
                 pooled = _scale(m, METRIC_FUNCTIONS[m](y_true, y_pred))
             line[f"{m}_pooled"] = pooled
         lines.append(line)
-    return pd.DataFrame(lines), per_row_records
+    return pd.DataFrame(lines), per_row_records, left_out
 
 
-def _cell(value: float, std: float | None = None) -> str:
+def _cell(value: float, spread: float | None = None, digits: int = 2) -> str:
+    """``value`` (± ``spread``) with ``digits`` decimals; "–" where there is no number."""
     if value is None or np.isnan(value):
         return "–"
-    if std is None or np.isnan(std):
-        return f"{value:.2f}"
-    return f"{value:.2f} ± {std:.2f}"
+    if spread is None or np.isnan(spread):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ± {spread:.{digits}f}"
 
 
-def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: dict) -> str:
+def _digits(metric: str) -> int:
+    """Percentages with 2 decimals; regression metrics (RMSE of valence in [-0.5, 0.5], PCC, CCC) with 3."""
+    return 2 if metric in PERCENT_METRICS else 3
+
+
+def _on_off(records: list[dict], option: str) -> str:
+    counts = Counter(bool((r.get("options") or {}).get(option)) for r in records)
+    if not counts:
+        return "–"
+    if len(counts) == 1:
+        return "on" if next(iter(counts)) else "off"
+    return f"on for {counts[True]} folds, off for {counts[False]}"
+
+
+def _jit(records: list[dict]) -> str:
+    counts = Counter(str((r.get("options") or {}).get("jit")) for r in records)
+    names = {"None": "auto", "True": "on", "False": "off"}
+    parts = [names.get(k, k) + (f" ({n} folds)" if len(counts) > 1 else "") for k, n in sorted(counts.items())]
+    return ", ".join(parts) or "–"
+
+
+def _completeness(df: pd.DataFrame, spec: ExperimentSpec, profile_folds: int | None) -> str:
+    run = [int(n) for n, r in zip(df["folds"], spec.rows) if r.config is not None]
+    if not profile_folds:
+        return "the profile's fold count is unknown: no fold of this provenance is stored"
+    short = sum(n < profile_folds for n in run)
+    return "every row complete" if not short else f"{short} of {len(run)} rows incomplete"
+
+
+def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: dict, want: dict,
+                left_out: dict | None = None, profile_folds: int | None = None) -> str:
     prof = spec.profile(profile)
     all_recs = [r for recs in records.values() for r in recs]
     sources = sorted({r["data_source"] for r in all_recs}) or ["(no stored results yet)"]
-    backends = sorted({r["backend"] for r in all_recs})
+    if profile_folds is None:
+        profile_folds = max((r.get("profile_folds") or 0 for r in all_recs), default=0) or None
+    have = record_provenance(all_recs[0]) if all_recs else {}
+    shown = {f: want.get(f) if want.get(f) is not None else have.get(f) for f in KEY_FIELDS}
+    spread = spec.spread
+    if spread not in SPREADS:
+        raise ValueError(f"experiment {spec.name!r}: spread {spread!r} (expected one of {sorted(SPREADS)})")
     label_cols = [c for c in spec.rows[0].label]
     header = label_cols + ["Folds"]
     for m in spec.metrics:
         short = SHORT.get(m, m)
-        header += [f"{short} paper", f"{short} ours (mean ± std)", f"{short} ours (pooled)"]
+        header += [f"{short} paper", f"{short} ours ({SPREAD_SHORT[spread]})", f"{short} ours (pooled)"]
     out = [f"# {spec.title}", "",
-           f"- Data: {'; '.join(sources)}",
+           f"- Data: {'; '.join(sources)} (fingerprint {shown.get('data_fingerprint') or '–'})",
            f"- Profile: `{profile}`: {prof.description}",
-           f"- Backend: {', '.join(backends) or '–'}; physio-fusion {PACKAGE_VERSION}",
-           "- Ours: mean ± sample std over folds, and pooled (metric on all folds' test predictions "
-           "together). Classification metrics in %.",
-           "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, line in df.iterrows():
-        cells = [str(line[c]) for c in label_cols] + [str(int(line["folds"])) if line["folds"] else "–"]
+           f"- Provenance: code {shown.get('code_hash') or '–'} (task version {shown.get('task_version') or '–'}), "
+           f"backend {shown.get('backend') or '–'}, precision {shown.get('precision') or '–'}, "
+           f"seed {shown.get('seed') if shown.get('seed') is not None else '–'}; physio-fusion {PACKAGE_VERSION}",
+           f"- Options: mixed precision {'on' if shown.get('precision') == 'mixed_float16' else 'off'}, "
+           f"fold-parallel {_on_off(all_recs, 'fold_parallel')}, jit {_jit(all_recs)}",
+           f"- Folds: n/{profile_folds or 'N'} = the row's stored folds of this provenance / the folds the profile "
+           f"asks for ({_completeness(df, spec, profile_folds)})",
+           f"- Ours: {SPREADS[spread]}, and pooled (metric on all folds' test predictions together). "
+           "Classification metrics in %."]
+    n_left = sum(len(v) for v in (left_out or {}).values())
+    if n_left:
+        reasons = Counter(why.split(" ")[0] for other in left_out.values() for _, whys in other for why in whys)
+        out.append(f"- Left out: {n_left} stored folds of another provenance or configuration "
+                   f"({', '.join(f'{k}: {n}' for k, n in sorted(reasons.items()))}); "
+                   "run the experiment again to update them")
+    out += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (_, line), row in zip(df.iterrows(), spec.rows):
+        n = int(line["folds"])
+        folds = "–" if row.config is None else (f"{n}/{profile_folds}" if profile_folds else str(n))
+        cells = [str(line[c]) for c in label_cols] + [folds]
         for m in spec.metrics:
-            cells += [_cell(line[f"{m}_paper"]), _cell(line[f"{m}_mean"], line[f"{m}_std"]),
-                      _cell(line[f"{m}_pooled"])]
+            d = _digits(m)
+            cells += [_cell(line[f"{m}_paper"], digits=d), _cell(line[f"{m}_mean"], line[f"{m}_{spread}"], d),
+                      _cell(line[f"{m}_pooled"], digits=d)]
         out.append("| " + " | ".join(cells) + " |")
     if spec.notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in spec.notes]
     return "\n".join(out) + "\n"
 
 
-def write_table(name: str, profile: str | None = None, results: str | Path = "results", log=print_now,
+def write_table(spec: ExperimentSpec, profile: str | None, results: str | Path, want: dict, *,
+                task_name: str | None = None, profile_folds: int | None = None, log=print_now,
                 plots: bool = True) -> list[Path]:
-    """Render ``results/<name>.md`` and ``results/<name>.csv`` (and figures) from stored folds."""
-    spec = registry.get(name)
+    """Render ``results/<name>.md`` and ``.csv`` (and figures) from the stored folds of provenance ``want``.
+
+    want           provenance fields (code_hash, task_version, backend, precision, seed) and
+                   data_fingerprint the folds must have; a field that is None matches any value
+                   (the folds then must come from one dataset)
+    profile_folds  the profile's fold count (default: as stored in the records)
+    """
     profile = profile or spec.default_profile
     results = Path(results)
-    df, records = summarise(spec, profile, results)
-    md_path = atomic_write_text(results / f"{name}.md", to_markdown(spec, profile, df, records))
-    csv_path = atomic_write_text(results / f"{name}.csv", df.to_csv(index=False))
+    df, records, left_out = summarise(spec, profile, results, want, task_name)
+    if profile_folds is None:
+        profile_folds = max((r.get("profile_folds") or 0 for rs in records.values() for r in rs), default=0) or None
+    df["folds_expected"] = pd.array([profile_folds if r.config is not None else None for r in spec.rows], dtype="Int64")
+    md = to_markdown(spec, profile, df, records, want, left_out, profile_folds)
+    md_path = atomic_write_text(results / f"{spec.name}.md", md)
+    csv_path = atomic_write_text(results / f"{spec.name}.csv", df.to_csv(index=False))
     outputs = [md_path, csv_path]
     if plots and any(records.values()):
         from experiments import plots as P
 
         outputs += P.table_figures(spec, df, records, results)
+    n_left = sum(len(v) for v in left_out.values())
+    if n_left:
+        log(f"[{spec.name}/{profile}] left out {n_left} stored folds of another provenance (see the table's header)")
     for p in outputs:
-        log(f"[{name}/{profile}] wrote {p}")
+        log(f"[{spec.name}/{profile}] wrote {p}")
     return outputs
+
+
+def write_table_by_name(name: str, profile: str | None = None, results: str | Path = "results", *,
+                        seed: int = 0, backend: str | None = None, mixed_precision: bool = False,
+                        log=print_now, plots: bool = True) -> list[Path]:
+    """The ``table`` command: re-render a registered experiment's table from stored folds, for
+    the current code and the given seed, backend (default: this process's Keras backend) and
+    precision, as the same ``run`` command would have stored them."""
+    from experiments import registry
+    from experiments.provenance import provenance
+    from experiments.task import RunOptions, load_task
+
+    spec = registry.get(name)
+    task = load_task(spec.task)
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
+    want = {**provenance(task, backend, RunOptions(seed=seed, mixed_precision=mixed_precision)),
+            "data_fingerprint": None}
+    return write_table(spec, profile, results, want, task_name=task.name, log=log, plots=plots)

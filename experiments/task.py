@@ -33,12 +33,19 @@ class RunOptions:
     seed             seeds Python, NumPy and Keras before each fold (and the epoch order)
     verbose          1: a line per epoch and fold
     jit              XLA compilation (None: the training path's default, XLA on TensorFlow for long folds)
-    mixed_precision  mixed_float16 compute with float32 variables (None: on a GPU in the
-                     ``paper`` profile); changes the numbers, so it is part of a fold's key
+    mixed_precision  mixed_float16 compute with float32 variables (None or False: float32, the
+                     paper's protocol, in every profile); changes the numbers, so the dtype
+                     policy is part of a fold's key
     fold_parallel    train the folds of one configuration together (one vectorised JAX model
                      over the folds; other backends run them one after the other in the same
-                     job); each fold gets exactly the training it gets alone. None: on a GPU
-                     in the ``paper`` profile
+                     job); each fold gets exactly the training it gets alone. None or False:
+                     folds trained one by one, in every profile
+    save_models      keep each fold's trained model: the task saves it to ``model_file(fold)``
+    model_path       where the ``.keras`` file goes, set by the runner when ``save_models`` is
+                     on: the fold record's path with ``.keras`` for ``.json``. When several folds
+                     are trained together (``run_folds``) it holds ``{fold}`` in place of the
+                     fold's name. Tasks call :meth:`model_file` and write the file with
+                     :func:`experiments.store.atomic_save_model`
     """
 
     seed: int = 0
@@ -46,13 +53,28 @@ class RunOptions:
     jit: bool | None = None
     mixed_precision: bool | None = False
     fold_parallel: bool | None = False
+    save_models: bool = False
+    model_path: str | None = None
+
+    def model_file(self, fold: str) -> str | None:
+        """Where to save ``fold``'s trained model, or None when models are not kept."""
+        if not self.save_models or self.model_path is None:
+            return None
+        return self.model_path.replace("{fold}", fold)
 
 
 class Task(Protocol):
     name: str
     version: str
 
-    def prepare(self, params: dict, data_root: str | None, cache_dir: Path) -> Prepared: ...
+    def prepare(self, params: dict, data_root: str | None, cache_dir: Path, *,
+                allow_missing: bool = False) -> Prepared:
+        """Load (or write) the data the profile ``params`` ask for.
+
+        A real-data root that lacks subjects the profile asks for is an error listing them,
+        unless ``allow_missing`` (``--allow-missing-subjects``): then the folds present are used.
+        """
+        ...
 
     def folds(self, prepared: Prepared, params: dict) -> list[str]: ...
 

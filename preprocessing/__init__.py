@@ -10,10 +10,16 @@ spectral   Welch PSD, absolute and relative band power, the papers' EEG bands.
 normalize  z-score, and a fitted ``ZScore`` statistics object.
 resample   polyphase resampling between arbitrary rates.
 windows    sliding windows with overlap, and one label per window.
+
+Functions are imported from their module, e.g. ``from preprocessing.resample import resample``
+or ``import preprocessing.resample as m; m.resample(x, 700, 256)``. The package re-exports every
+function whose name differs from its module's; ``preprocessing.resample`` is always the *module*
+(re-exporting the function ``resample`` here would shadow the submodule and break the documented
+``import preprocessing.resample as m`` path).
 """
 from preprocessing.filters import butter_bandpass, butter_highpass, butter_lowpass, notch
 from preprocessing.normalize import ZScore, zscore
-from preprocessing.resample import resample
+from preprocessing import resample  # the module (see above), not the function
 from preprocessing.spectral import (
     EEG_BANDS_CLASSIC,
     EEG_BANDS_RMMT,
@@ -25,7 +31,7 @@ from preprocessing.windows import sliding_windows, window_labels
 
 __all__ = [
     "butter_bandpass", "butter_highpass", "butter_lowpass", "notch",
-    "ZScore", "zscore", "resample",
+    "ZScore", "zscore", "resample",  # resample: the module
     "EEG_BANDS_CLASSIC", "EEG_BANDS_RMMT", "band_power", "relative_band_power", "welch_psd",
     "sliding_windows", "window_labels",
 ]

@@ -1,10 +1,19 @@
-"""AttX against a NumPy implementation of eqs. (1)-(5), plus keras-hub style layer checks."""
+"""AttX against two NumPy formulations of eqs. (1)-(5), plus the shared layer checks (STYLE.md 4, 5).
+
+``attx_numpy`` is the vectorised form (it mirrors the layer's broadcasting); ``attx_loops`` is an
+independent formulation written element by element from the paper's equations, with explicit loops
+over batch, time, channel and modality, so that a broadcasting mistake shared by the layer and the
+vectorised reference cannot pass unnoticed.
+"""
+import math
+
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
 from attx_keras.layers import DIRECTIONS, SCORES, AttX  # noqa: E402
+from tests.layer_checks import run_layer_test  # noqa: E402
 
 
 def softmax(x, axis):
@@ -65,42 +74,101 @@ def test_shape_mismatch_and_bad_arguments():
         AttX(score="dot")
 
 
-def test_symbolic_call_config_roundtrip_and_serialization(tmp_path):
-    a, b = keras.Input((20, 8)), keras.Input((20, 8))
-    x_ecg, x_eda = AttX(direction="eda_to_ecg", score="per_step", name="attx")([a, b])
-    assert tuple(x_ecg.shape) == (None, 20, 16) and tuple(x_eda.shape) == (None, 20, 8)
-    model = keras.Model([a, b], [x_ecg, x_eda])
-    layer = model.get_layer("attx")
-    clone = AttX.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    data = [np.random.default_rng(2).normal(size=(3, 20, 8)).astype("float32") for _ in range(2)]
-    path = tmp_path / "attx.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    for got, want in zip(loaded.predict(data, verbose=0), model.predict(data, verbose=0)):
-        np.testing.assert_allclose(got, want, rtol=1e-6)
+def attx_loops(z_ecg, z_eda, W, w_u, direction, score):
+    """Eqs. (1)-(5) of the AttX paper, one scalar at a time.
+
+    Dimension-consistent reading (attx_keras/layers.py, DESIGN.md): S[t, c, k] is modality k
+    (0 = ECG, 1 = EDA) at time t and channel c; W (d x d) mixes modalities; w_u (m,) weights
+    channels; the softmax of eq. (2) runs over the modality index k. ``score="per_step"`` is the
+    other reading: one score per (t, k), summed over channels, shared by every channel.
+    Eq. (5) as printed concatenates Z_eda with Ẑ_eda; the text around it (and Fig. 1) exchanges
+    information across modalities, so X_eda = [Z_eda, Ẑ_ecg], as in the layer.
+    """
+    b, n, m = z_ecg.shape
+    d = 2
+    wide_ecg = direction != "ecg_to_eda"
+    wide_eda = direction != "eda_to_ecg"
+    x_ecg = np.zeros((b, n, 2 * m if wide_ecg else m))
+    x_eda = np.zeros((b, n, 2 * m if wide_eda else m))
+    for i in range(b):
+        for t in range(n):
+            S = [[(float(z_ecg[i, t, c]), float(z_eda[i, t, c]))[k] for k in range(d)] for c in range(m)]
+            # eq. (1): U[t, c, k] = ReLU(sum_j S[t, c, j] * W[j, k])
+            U = [[max(0.0, sum(S[c][j] * float(W[j, k]) for j in range(d))) for k in range(d)] for c in range(m)]
+            # eq. (2): scores weighted by w_u over channels, softmax over the modality axis
+            if score == "elementwise":
+                scores = [[U[c][k] * float(w_u[c]) for k in range(d)] for c in range(m)]
+            else:
+                shared = [sum(U[c][k] * float(w_u[c]) for c in range(m)) for k in range(d)]
+                scores = [list(shared) for _ in range(m)]
+            theta = []
+            for c in range(m):
+                top = max(scores[c])
+                e = [math.exp(scores[c][k] - top) for k in range(d)]
+                theta.append([e[k] / sum(e) for k in range(d)])
+            for c in range(m):
+                zhat_ecg = theta[c][0] * S[c][0]          # eq. (3): theta_ecg ⊙ Z_ecg
+                zhat_eda = theta[c][1] * S[c][1]          #          theta_eda ⊙ Z_eda
+                x_ecg[i, t, c] = S[c][0]                  # eq. (4): X_ecg = [Z_ecg ⊗ Ẑ_eda]
+                x_eda[i, t, c] = S[c][1]                  # eq. (5): X_eda = [Z_eda ⊗ Ẑ_ecg]
+                if wide_ecg:
+                    x_ecg[i, t, m + c] = zhat_eda
+                if wide_eda:
+                    x_eda[i, t, m + c] = zhat_ecg
+    return x_ecg, x_eda
 
 
-def test_one_training_step_changes_the_attention_weights():
-    a, b = keras.Input((10, 4), name="a"), keras.Input((10, 4), name="b")
-    x_ecg, x_eda = AttX(name="attx")([a, b])
-    y = keras.layers.Dense(1)(keras.layers.Flatten()(keras.layers.Concatenate()([x_ecg, x_eda])))
-    model = keras.Model([a, b], y)
-    model.compile("adam", "mse", run_eagerly=True)
-    before = [v.numpy().copy() for v in model.get_layer("attx").trainable_weights]
-    rng = np.random.default_rng(3)
-    model.train_on_batch([rng.normal(size=(8, 10, 4)), rng.normal(size=(8, 10, 4))], rng.normal(size=(8, 1)))
-    after = [v.numpy() for v in model.get_layer("attx").trainable_weights]
-    assert all(not np.allclose(x, y) for x, y in zip(before, after))
+def _weights(seed, m):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(2, 2)).astype("float32"), rng.normal(size=(m,)).astype("float32")
 
 
-def test_mixed_precision():
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        layer = AttX()
-        out = layer([np.ones((2, 5, 3), "float16"), np.zeros((2, 5, 3), "float16")])
-        assert all(o.dtype == "float16" for o in out)
-        assert layer.W.dtype == "float32"
-        assert np.isfinite(keras.ops.convert_to_numpy(out[0])).all()
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("score", SCORES)
+def test_attx_matches_the_loop_formulation(direction, score):
+    rng = np.random.default_rng(4)
+    z_ecg = rng.normal(size=(2, 6, 4)).astype("float32")
+    z_eda = rng.normal(size=(2, 6, 4)).astype("float32")
+    W, w_u = _weights(5, 4)
+    layer = AttX(direction=direction, score=score)
+    layer([z_ecg, z_eda])
+    layer.W.assign(W)
+    layer.w_u.assign(w_u)
+    got = [keras.ops.convert_to_numpy(o) for o in layer([z_ecg, z_eda])]
+    loops = attx_loops(z_ecg, z_eda, W, w_u, direction, score)
+    for g, want in zip(got, loops, strict=True):
+        np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-6)
+    # the two references agree with each other too (a check on the vectorised twin itself)
+    for v, want in zip(attx_numpy(z_ecg, z_eda, W, w_u, direction, score), loops, strict=True):
+        np.testing.assert_allclose(v, want, rtol=1e-5, atol=1e-6)
+
+
+def test_loop_formulation_is_not_vacuous():
+    """The loop reference must tell the options apart, or the comparison above proves little."""
+    rng = np.random.default_rng(6)
+    z = [rng.normal(size=(1, 3, 4)) for _ in range(2)]
+    W, w_u = _weights(7, 4)
+    elem = attx_loops(*z, W, w_u, "both", "elementwise")
+    step = attx_loops(*z, W, w_u, "both", "per_step")
+    assert not np.allclose(elem[0], step[0])
+    one_way = attx_loops(*z, W, w_u, "ecg_to_eda", "elementwise")
+    assert one_way[0].shape == (1, 3, 4) and one_way[1].shape == (1, 3, 8)
+    np.testing.assert_allclose(one_way[1], elem[1])
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("score", SCORES)
+def test_attx_layer_checks(direction, score):
+    """The shared rule-4 checks (config, build, symbolic/eager calls, compiled step, mixed precision,
+    .keras reload) with constant initialisers, so the eager output is compared with eqs. (1)-(5)."""
+    rng = np.random.default_rng(8)
+    z_ecg = rng.normal(size=(3, 5, 4)).astype("float32")
+    z_eda = rng.normal(size=(3, 5, 4)).astype("float32")
+    W, w_u = _weights(9, 4)
+    init = {"direction": direction, "score": score,
+            "w_initializer": keras.initializers.Constant(W.tolist()),
+            "wu_initializer": keras.initializers.Constant(w_u.tolist())}
+    expected = attx_loops(z_ecg, z_eda, W, w_u, direction, score)
+    run_layer_test(AttX, init, [z_ecg, z_eda],
+                   expected_output_shape=[o.shape for o in expected],
+                   expected_num_trainable_weights=2, expected_output=list(expected))

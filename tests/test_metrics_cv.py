@@ -3,7 +3,7 @@ import pytest
 from scipy import stats
 
 from experiments import metrics as M
-from experiments.cv import LeakageError, Split, check_disjoint, kfold_splits, loso_splits, train_val_split
+from experiments.cv import LeakageError, Split, check_disjoint, kfold_splits, loso_split, train_val_split
 
 
 def test_classification_metrics_by_hand():
@@ -47,13 +47,19 @@ def test_mean_ci_matches_scipy_t():
 
 def test_loso_is_disjoint_by_subject():
     groups = np.repeat(["S2", "S3", "S4", "S5"], [5, 3, 4, 2])
-    splits = loso_splits(groups, n_val_subjects=1)
-    assert [s.name for s in splits] == ["S2", "S3", "S4", "S5"]
-    for s in splits:
-        assert set(groups[s.test]) == {s.name}
-        assert s.name not in set(groups[s.train]) | set(groups[s.val])
+    for name in ("S2", "S3", "S4", "S5"):
+        s = loso_split(groups, name, n_val_subjects=1, seed=3)
+        assert s.name == name and set(groups[s.test]) == {name}
+        assert name not in set(groups[s.train]) | set(groups[s.val])
         assert len(set(groups[s.val])) == 1 and not set(groups[s.val]) & set(groups[s.train])
         assert len(s.train) + len(s.val) + len(s.test) == len(groups)
+        # the validation subject is drawn with the seed, reproducibly, from the training subjects only
+        again = loso_split(groups, name, n_val_subjects=1, seed=3)
+        np.testing.assert_array_equal(again.val, s.val)
+    plain = loso_split(groups, "S3")
+    assert plain.val.size == 0 and sorted(plain.train.tolist()) == [i for i in range(14) if groups[i] != "S3"]
+    with pytest.raises(KeyError, match="test subject 'S9': no such subject"):
+        loso_split(groups, "S9")
 
 
 def test_kfold_with_and_without_groups():
@@ -71,7 +77,7 @@ def test_leakage_is_refused():
     with pytest.raises(LeakageError, match="share 1 item"):
         check_disjoint(Split("x", np.array([0, 1]), np.array([1, 2])))
     with pytest.raises(ValueError, match="at least 2 subjects"):
-        loso_splits(["a", "a"])
+        loso_split(["a", "a"], "a")
     with pytest.raises(ValueError, match="at least 2 training subjects"):
         train_val_split(np.array([0, 1]), groups)
 

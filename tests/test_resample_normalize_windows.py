@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from preprocessing import ZScore, resample, sliding_windows, window_labels, zscore
-from preprocessing.resample import rational_factors, resampled_length
+from preprocessing import ZScore, sliding_windows, window_labels, zscore
+from preprocessing.resample import rational_factors, resample, resampled_length
 from preprocessing.windows import n_windows
 
 
@@ -91,3 +91,24 @@ def test_window_labels_rules():
         window_labels(labels, 4, 4, "mode")
     with pytest.raises(ValueError, match="integer labels"):
         window_labels(labels.astype(float), 4, 4)
+
+
+def test_documented_import_paths_reach_the_functions():
+    """Issue 9.3: the package must not shadow a submodule with a function of the same name."""
+    import importlib
+
+    import preprocessing
+    import preprocessing.resample as m
+
+    assert m is importlib.import_module("preprocessing.resample") is preprocessing.resample
+    assert m.resample(np.ones(700), 700, 256).shape == (256,)
+    from preprocessing.filters import butter_bandpass
+    from preprocessing.normalize import ZScore as Z2, zscore as z2
+    from preprocessing.spectral import EEG_BANDS_RMMT, relative_band_power, welch_psd  # noqa: F401
+    from preprocessing.windows import sliding_windows as sw2
+
+    assert (Z2, z2, sw2) == (ZScore, zscore, sliding_windows)
+    assert callable(butter_bandpass)
+    import types
+    for sub in ("filters", "spectral", "normalize", "resample", "windows"):  # no submodule is shadowed
+        assert isinstance(getattr(preprocessing, sub), types.ModuleType), sub

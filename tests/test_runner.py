@@ -1,9 +1,15 @@
 import json
+from dataclasses import replace
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
 from experiments import registry
+from experiments.provenance import code_hash
 from experiments.runner import fold_path, run_experiment
+from experiments.tables import write_table_by_name
 from experiments.task import RunOptions
 from tests import toy_task
 
@@ -59,15 +65,94 @@ def test_fold_records_hold_what_a_reader_needs(tmp_path):
     run(tmp_path)
     rec = json.loads(fold_path(tmp_path, "toy", "smoke", "low", "S1").read_text())
     for key in ("metrics", "config", "seed", "data_fingerprint", "duration_s", "package_version", "backend",
-                "data_source", "y_true", "y_pred"):
+                "data_source", "y_true", "y_pred", "provenance", "profile_folds", "options"):
         assert key in rec
+    prov = rec["provenance"]
+    assert set(prov) == {"code_hash", "task_version", "backend", "precision", "seed"}
+    assert prov["precision"] == "float32" and prov["backend"] == rec["backend"] and prov["seed"] == 0
+    assert prov["code_hash"] == code_hash(("experiments.cv", "experiments.metrics", "experiments.seeding",
+                                           "experiments.training", "tests.toy_task"))
+    assert rec["profile_folds"] == 4
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_changed_code_backend_or_precision_reruns_every_fold(tmp_path, monkeypatch):
+    from experiments import provenance
+
+    run(tmp_path)
+    assert run(tmp_path)["ran"] == 0
+    assert run(tmp_path, options=RunOptions(mixed_precision=True))["ran"] == 8  # the dtype policy is in the key
+    assert run(tmp_path)["ran"] == 8
+    monkeypatch.setattr(provenance, "code_hash", lambda modules: "edited-source")  # e.g. models.py changed
+    assert run(tmp_path)["ran"] == 8
+    assert json.loads(fold_path(tmp_path, "toy", "smoke", "low", "S0").read_text())["provenance"]["code_hash"] == \
+        "edited-source"
+    monkeypatch.setattr("experiments.runner._current_backend", lambda: "jax")  # as if Keras ran on JAX
+    summary = run(tmp_path, render=False)
+    assert summary["ran"] == 8 and summary["provenance"]["backend"] == "jax"
+
+
+def test_code_hash_follows_the_source_files(tmp_path, monkeypatch):
+    from experiments.provenance import code_hash
+
+    pkg = tmp_path / "h1pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "model.py").write_text("WIDTH = 16\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = code_hash(("h1pkg",))
+    assert code_hash(("h1pkg",)) == first  # cached per process
+    code_hash.cache_clear()
+    (pkg / "sub" / "model.py").write_text("WIDTH = 32\n")
+    assert code_hash(("h1pkg",)) != first
+    code_hash.cache_clear()
+    (pkg / "sub" / "model.py").write_text("WIDTH = 16\n")
+    assert code_hash(("h1pkg",)) == first  # the content, not the file time
+    code_hash.cache_clear()
+
+
+def test_a_table_holds_one_provenance_and_says_what_it_left_out(tmp_path):
+    run(tmp_path)
+    run(tmp_path, options=RunOptions(seed=1), max_folds=1)  # overwrites fold S0 of each row with seed 1
+    md = (tmp_path / "toy.md").read_text()
+    assert "seed 1" in md and "| x > 0.2 | 1/4 |" in md
+    assert "Left out: 6 stored folds of another provenance or configuration (seed: 6)" in md
+    write_table_by_name("toy", None, tmp_path, log=lambda *_: None)  # the `table` command, seed 0
+    md = (tmp_path / "toy.md").read_text()
+    assert "seed 0" in md and "| x > 0.2 | 3/4 |" in md and "(seed: 2)" in md and "2 of 2 rows incomplete" in md
+    df = pd.read_csv(tmp_path / "toy.csv")
+    assert df["folds"].tolist() == [3, 3, 0] and df["folds_expected"].tolist()[:2] == [4, 4]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("*.json")]
+    assert {r["seed"] for r in records} == {0, 1}
+
+
+def test_the_table_command_refuses_folds_of_two_datasets(tmp_path):
+    run(tmp_path)
+    run(tmp_path, data_root="elsewhere", max_folds=1)
+    with pytest.raises(ValueError, match=r"from 2 datasets.*low/S0.*expected one dataset per table"):
+        write_table_by_name("toy", None, tmp_path, log=lambda *_: None)
+
+
+def test_ci95_spread_is_the_t_interval_half_width(tmp_path, monkeypatch):
+    spec = replace(toy_task.SPEC, spread="ci95")
+    monkeypatch.setattr(registry, "_all", lambda: {"toy": spec})
+    run(tmp_path)
+    records = [json.loads(fold_path(tmp_path, "toy", "smoke", "low", f"S{i}").read_text()) for i in range(4)]
+    acc = [100 * r["metrics"]["accuracy"] for r in records]
+    mean, half = stats.t.interval(0.95, 3, loc=np.mean(acc), scale=stats.sem(acc))
+    md = (tmp_path / "toy.md").read_text()
+    assert "Acc ours (mean ± 95 % CI)" in md and "half-width of the 95 % t interval" in md
+    assert f"| x > 0.2 | 4/4 | 70.00 | {np.mean(acc):.2f} ± {(half - mean) / 2:.2f} |" in md
+    df = pd.read_csv(tmp_path / "toy.csv")
+    assert df.loc[0, "accuracy_ci95"] == pytest.approx((half - mean) / 2)
+    assert df.loc[0, "accuracy_std"] == pytest.approx(np.std(acc, ddof=1))
 
 
 def test_table_shows_paper_beside_ours(tmp_path):
     run(tmp_path)
     md = (tmp_path / "toy.md").read_text()
-    assert "| x > 0.2 | 4 | 70.00 |" in md
+    assert "| x > 0.2 | 4/4 | 70.00 |" in md
     assert "| someone else's | – | 99.00 | – | – |" in md
     assert "Profile: `smoke`: 4 toy subjects" in md and "Data: toy data" in md
     assert (tmp_path / "toy_per_fold.png").stat().st_size > 0 and (tmp_path / "toy_confusion.png").exists()

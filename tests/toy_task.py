@@ -17,8 +17,9 @@ from experiments.task import Prepared
 class ToyTask:
     name = "toy"
     version = "1"
+    code = ("tests.toy_task",)  # the source its numbers depend on (see experiments.provenance)
 
-    def prepare(self, params, data_root, cache_dir):
+    def prepare(self, params, data_root, cache_dir, *, allow_missing=False):
         rng = np.random.default_rng(0)
         data = {}
         for i in range(params["n_subjects"]):

@@ -8,24 +8,45 @@ real study alternate between subjects).
 
 Signals are simulated with neurokit2: ECG with ECGSYN (McSharry et al. 2003), EDA as a
 tonic level plus SCRs (``nk.eda_simulate``), respiration with ``nk.rsp_simulate``, wrist
-BVP with ``nk.ppg_simulate``. The documented effect of the condition, drawn per subject so
-that subjects differ in level and reactivity (see :data:`CONDITION_EFFECTS`):
+BVP with ``nk.ppg_simulate``.
 
-=============  ===============  ==========  ==============  ============
-condition      heart rate       HRV (std)   tonic EDA       SCRs / min
-=============  ===============  ==========  ==============  ============
-baseline       HR0              s0          L0              r0
-amusement      HR0 + 2 bpm      s0          L0 + 0.1 dL     1.5 r0
-stress         HR0 + dHR        0.5 s0      L0 + dL         3 r0
-meditation     HR0 - 3 bpm      1.2 s0      L0 - 0.2 dL     0.7 r0
-=============  ===============  ==========  ==============  ============
+Stress effect: partial in each modality, complementary across subjects
+-----------------------------------------------------------------------
+Real stress responses differ between people: some react mainly in heart rate, some mainly
+in skin conductance, most in both (e.g. Schmidt et al. 2018 report per-subject differences
+in WESAD; TSST raises heart rate by about 10-20 bpm and skin conductance level by tens of
+per cent on average). Each subject draws
 
-with per-subject HR0 ~ N(72, 8) bpm, s0 ~ U(2, 5) bpm, dHR ~ N(10, 4) bpm (>= 2),
-L0 ~ U(1, 8) uS, dL ~ N(1.2, 0.6) x L0/4 uS (>= 0.05), r0 ~ U(1, 3) per minute, plus
-per-subject ECG amplitude, noise and baseline wander. Tonic EDA moves between conditions
-with a 20-s time constant. Leave-one-subject-out is therefore learnable (stress raises
-heart rate and skin conductance within each subject) but not trivial (effect sizes and
-noise vary by subject, and some subjects barely react).
+* ``a ~ U(0.6, 1.4)``: overall reactivity, and
+* ``r ~ U(0, 1)``: the share of the response in heart rate (1) vs skin conductance (0),
+
+giving the weights ``w_hr = 0.25 + 0.75 r`` and ``w_eda = 0.25 + 0.75 (1 - r)`` (every subject
+keeps at least a quarter of the response in each modality). Effects relative to baseline:
+
+=============  =====================  ==============  ==========================  ====================
+condition      heart rate (bpm)       HRV (std)       tonic EDA (uS)              SCRs / min
+=============  =====================  ==============  ==========================  ====================
+baseline       HR0                    s0              L0                          r0
+amusement      + 3 a                  s0              + 0.15 dL                   r0 (1 + 0.3 a)
+stress         + 16 a w_hr            s0 (1 - 0.4 a   + dL,  dL = 0.35 a w_eda L0 r0 (1 + 2 a w_eda)
+                                      w_hr)
+meditation     - 3                    1.2 s0          - 0.1 dL0 (dL0 = 0.35 L0)   0.7 r0
+=============  =====================  ==============  ==========================  ====================
+
+with per-subject HR0 ~ N(72, 8) bpm (55-95), s0 ~ U(2, 5) bpm, L0 ~ U(1, 8) uS,
+r0 ~ U(1, 3) per minute. Within every condition both signals also wander, independently of the
+condition: heart rate by an Ornstein-Uhlenbeck process of standard deviation 3 bpm and time
+constant 60 s (a new rate every 30 s), tonic EDA by one of standard deviation 0.08 L0 and time
+constant 30 s; tonic EDA follows condition changes with a 20-s time constant. Effect sizes in
+units of that within-condition spread: heart rate 16 a w_hr / 3 = 0.8 to 7.5 (median subject
+about 2.7), tonic EDA 0.35 a w_eda / 0.08 = 0.7 to 6.1 (median about 2.4).
+
+Consequences (by design, not tuned on any model's score): a window's heart rate or skin
+conductance alone separates stress from non-stress well for some subjects and poorly for
+others, so neither unimodal model can be perfect; both carry the effect for every subject,
+so both are above chance; a model that uses both modalities has something to gain. Other
+per-subject variation: ECG amplitude, noise and baseline wander, EDA noise, breathing rate.
+Leave-one-subject-out is therefore learnable but not trivial.
 """
 from __future__ import annotations
 
@@ -46,25 +67,35 @@ PROTOCOL_B = ((0, 60), (1, 1200), (0, 120), (2, 600), (0, 60), (4, 420), (0, 300
               (3, 392), (0, 60), (4, 420), (0, 60))
 FULL_MINUTES = sum(s for _, s in PROTOCOL_A) / 60.0
 
-#: Per condition: ``hr`` multiplies the subject's dHR, ``hr_offset`` adds bpm, ``hrv``, ``eda``
-#: (multiplies dL) and ``scr`` scale the subject's values (see the module docstring).
+#: Per condition, in units of the subject's parameters (see the module docstring):
+#: ``hr_stress`` multiplies the stress rise ``16 a w_hr``, ``hr_a`` adds ``a`` bpm per unit,
+#: ``hr_offset`` adds bpm; ``hrv`` scales s0 (stress: times ``1 - 0.4 a w_hr`` on top);
+#: ``eda`` multiplies the stress rise ``dL``, ``eda_rest`` multiplies ``0.35 L0`` (rest);
+#: ``scr`` is the SCR-rate factor (stress: ``1 + 2 a w_eda``; amusement: ``1 + 0.3 a``).
 CONDITION_EFFECTS = {
-    0: dict(hr=0.5, hr_offset=0.0, hrv=1.0, eda=0.3, scr=1.5),   # transient: half-way
-    1: dict(hr=0.0, hr_offset=0.0, hrv=1.0, eda=0.0, scr=1.0),
-    2: dict(hr=1.0, hr_offset=0.0, hrv=0.5, eda=1.0, scr=3.0),
-    3: dict(hr=0.0, hr_offset=2.0, hrv=1.0, eda=0.1, scr=1.5),
-    4: dict(hr=0.0, hr_offset=-3.0, hrv=1.2, eda=-0.2, scr=0.7),
+    0: dict(hr_stress=0.5, hr_a=0.0, hr_offset=0.0, hrv=1.0, eda=0.3, eda_rest=0.0, scr=1.5),  # transient
+    1: dict(hr_stress=0.0, hr_a=0.0, hr_offset=0.0, hrv=1.0, eda=0.0, eda_rest=0.0, scr=1.0),
+    2: dict(hr_stress=1.0, hr_a=0.0, hr_offset=0.0, hrv=1.0, eda=1.0, eda_rest=0.0, scr=None),
+    3: dict(hr_stress=0.0, hr_a=3.0, hr_offset=0.0, hrv=1.0, eda=0.15, eda_rest=0.0, scr=None),
+    4: dict(hr_stress=0.0, hr_a=0.0, hr_offset=-3.0, hrv=1.2, eda=0.0, eda_rest=-0.1, scr=0.7),
 }
+STRESS_HR_BPM = 16.0        #: stress heart-rate rise of a fully heart-rate-reactive subject (a = 1, r = 1)
+STRESS_EDA_FRACTION = 0.35  #: stress tonic-EDA rise, as a fraction of L0, at a = 1, r = 0
+HR_WANDER_BPM, HR_WANDER_TAU_S, HR_CHUNK_S = 3.0, 60.0, 30.0
+EDA_WANDER_FRACTION, EDA_WANDER_TAU_S = 0.08, 30.0
 
 
 def _subject_params(rng: np.random.Generator) -> dict:
     base_eda = rng.uniform(1.0, 8.0)
+    reactivity, share_hr = rng.uniform(0.6, 1.4), rng.uniform(0.0, 1.0)
     return dict(
         hr0=float(np.clip(rng.normal(72, 8), 55, 95)),
         hrv0=float(rng.uniform(2.0, 5.0)),
-        dhr=float(max(2.0, rng.normal(10, 4))),
+        reactivity=float(reactivity),
+        share_hr=float(share_hr),
+        w_hr=float(0.25 + 0.75 * share_hr),
+        w_eda=float(0.25 + 0.75 * (1.0 - share_hr)),
         eda0=float(base_eda),
-        deda=float(max(0.05, rng.normal(1.2, 0.6) * base_eda / 4)),
         scr0=float(rng.uniform(1.0, 3.0)),
         ecg_gain=float(rng.uniform(0.6, 1.6)),
         ecg_noise=float(rng.uniform(0.01, 0.06)),
@@ -76,7 +107,38 @@ def _subject_params(rng: np.random.Generator) -> dict:
 def _heart_rate(p: dict, code: int) -> float:
     """Mean heart rate (bpm) of a subject with parameters ``p`` in condition ``code``."""
     eff = CONDITION_EFFECTS[code]
-    return p["hr0"] + eff["hr"] * p["dhr"] + eff["hr_offset"]
+    a = p["reactivity"]
+    return p["hr0"] + eff["hr_stress"] * STRESS_HR_BPM * a * p["w_hr"] + eff["hr_a"] * a + eff["hr_offset"]
+
+
+def _hrv(p: dict, code: int) -> float:
+    """Heart-rate standard deviation (bpm) within condition ``code``."""
+    factor = 1.0 - 0.4 * p["reactivity"] * p["w_hr"] if code == 2 else 1.0
+    return p["hrv0"] * CONDITION_EFFECTS[code]["hrv"] * factor
+
+
+def _tonic_eda(p: dict, code: int) -> float:
+    """Tonic skin-conductance level (uS) that condition ``code`` settles at."""
+    eff = CONDITION_EFFECTS[code]
+    rise = STRESS_EDA_FRACTION * p["reactivity"] * p["w_eda"] * p["eda0"]
+    return p["eda0"] + eff["eda"] * rise + eff["eda_rest"] * STRESS_EDA_FRACTION * p["eda0"]
+
+
+def _scr_factor(p: dict, code: int) -> float:
+    """SCRs per minute relative to the subject's baseline rate ``r0``."""
+    if code == 2:
+        return 1.0 + 2.0 * p["reactivity"] * p["w_eda"]
+    if code == 3:
+        return 1.0 + 0.3 * p["reactivity"]
+    return CONDITION_EFFECTS[code]["scr"]
+
+
+def _ou(n: int, sd: float, tau: float, dt: float, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples every ``dt`` s of a stationary Ornstein-Uhlenbeck process (std ``sd``, time constant ``tau``)."""
+    rho = np.exp(-dt / tau)
+    shocks = rng.normal(0.0, sd * np.sqrt(1 - rho ** 2), n)
+    shocks[0] = rng.normal(0.0, sd)
+    return sps.lfilter([1.0], [1.0, -rho], shocks)
 
 
 def _scaled_protocol(protocol, minutes: float | None) -> list[tuple[int, int]]:
@@ -108,32 +170,46 @@ def _simulate_chest(segments, p: dict, rng: np.random.Generator) -> tuple[dict, 
 
     fs = int(CHEST_FS)
     fade = fs // 2
-    ecg_pieces, rsp_pieces, phasic_pieces, lengths, tonic_target = [], [], [], [], []
-    for code, n in segments:
-        eff = CONDITION_EFFECTS[code]
+    chunk = int(HR_CHUNK_S * fs)
+    ecg_pieces, ecg_lengths, rsp_pieces, phasic_pieces, lengths, tonic_target = [], [], [], [], [], []
+    bounds = [np.linspace(0, n, max(1, int(round(n / chunk))) + 1).astype(int) for _, n in segments]
+    n_chunks = sum(len(b) - 1 for b in bounds)
+    hr_wander = _ou(n_chunks, HR_WANDER_BPM, HR_WANDER_TAU_S, HR_CHUNK_S, rng)
+    k = 0
+    for (code, n), edges in zip(segments, bounds):
         seconds = int(np.ceil(n / fs)) + 1  # one extra second for the crossfade into the next segment
         seed = int(rng.integers(2**31 - 1))
-        ecg = nk.ecg_simulate(duration=max(12, seconds), sampling_rate=fs, heart_rate=_heart_rate(p, code),
-                              heart_rate_std=p["hrv0"] * eff["hrv"], method="ecgsyn", random_state=seed)
-        ecg_pieces.append(np.asarray(ecg))
+        # ECG: a new mean heart rate (condition + slow wander) about every HR_CHUNK_S seconds
+        for m in np.diff(edges):
+            rate = float(np.clip(_heart_rate(p, code) + hr_wander[k], 45, 150))
+            ecg = nk.ecg_simulate(duration=max(12, int(np.ceil(m / fs)) + 1), sampling_rate=fs, heart_rate=rate,
+                                  heart_rate_std=_hrv(p, code), method="ecgsyn",
+                                  random_state=int(rng.integers(2**31 - 1)))
+            ecg_pieces.append(np.asarray(ecg))
+            ecg_lengths.append(m)
+            k += 1
         rsp = nk.rsp_simulate(duration=max(12, seconds), sampling_rate=fs,
                               respiratory_rate=p["resp0"] * (1.15 if code == 2 else 1.0), random_state=seed)
         rsp_pieces.append(np.asarray(rsp))
-        scr_number = int(rng.poisson(p["scr0"] * eff["scr"] * seconds / 60.0))
+        scr_number = int(rng.poisson(p["scr0"] * _scr_factor(p, code) * seconds / 60.0))
         phasic = nk.eda_simulate(duration=max(12, seconds), sampling_rate=fs, scr_number=scr_number,
                                  drift=0.0, noise=0.0, random_state=seed) - 1.0
         phasic_pieces.append(np.asarray(phasic) * p["eda0"] / 4.0)
         lengths.append(n)
-        tonic_target.append(np.full(n, p["eda0"] + eff["eda"] * p["deda"]))
-    ecg = _crossfade_concat(ecg_pieces, lengths, fade)
+        tonic_target.append(np.full(n, _tonic_eda(p, code)))
+    ecg = _crossfade_concat(ecg_pieces, ecg_lengths, fade)
     n_total = ecg.size
     t = np.arange(n_total) / fs
     wander = 0.08 * np.sin(2 * np.pi * 0.15 * t + rng.uniform(0, 2 * np.pi))
     ecg = p["ecg_gain"] * ecg + wander + rng.normal(0, p["ecg_noise"], n_total)
-    # Tonic EDA follows the condition's level with a 20-s time constant (first-order lag).
+    # Tonic EDA follows the condition's level with a 20-s time constant (first-order lag) and
+    # wanders slowly within conditions (OU process drawn at 4 Hz, interpolated to 700 Hz).
     alpha = 1.0 / (20.0 * fs)
     target = np.concatenate(tonic_target)
     tonic = sps.lfilter([alpha], [1, alpha - 1], target - target[0]) + target[0]
+    slow_t = np.arange(0, n_total / fs + 0.25, 0.25)
+    drift = _ou(slow_t.size, EDA_WANDER_FRACTION * p["eda0"], EDA_WANDER_TAU_S, 0.25, rng)
+    tonic = tonic + np.interp(t, slow_t, drift)
     eda = tonic + _crossfade_concat(phasic_pieces, lengths, fade) + rng.normal(0, p["eda_noise"], n_total)
     eda = np.maximum(eda, 0.01)
     resp = 10.0 * _crossfade_concat(rsp_pieces, lengths, fade)

@@ -1,0 +1,187 @@
+"""RMMT speed figures (issue 11), each against a baseline measured in the same run.
+
+1. training throughput (windows of 32 label steps = 8 s per second of wall time) of the RMMT
+   through the task's training path (:meth:`rmmt.task.MahnobValenceTask.train`: ``model.fit``
+   plus the per-epoch validation prediction that selects the best epoch) / the plain peer
+   (``model.fit`` on the same NumPy windows, compile defaults, no validation), steady state
+   (second epoch onward), same model, data and backend (TensorFlow). Goal: the model selection
+   costs at most 30 % (ratio >= 0.7);
+2. single-sequence latency of the saved ``.keras`` RMMT on one 8-s window from cached embeddings
+   (``predict_on_batch``), p50 in ms, and with the frozen ResNet50 on the window's 512 frames
+   (the end-to-end cost of a new window); goal: real time (under 8000 ms per 8-s window);
+3. face-crop throughput of the preprocessing (:func:`rmmt.data.video.face_crops`: decode,
+   Haar-cascade detection, 48 x 48 crop) on a synthetic drawn-face video, output frames/s; goal:
+   the 64 frames/s the video is resampled to (real time).
+
+``figures() -> list[dict]`` returns rows with keys "#", "figure", "value", "goal", "met", "measured";
+``python benchmarks/bench_rmmt.py`` prints them as a Markdown table. About 1-2 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+WINDOW = 32
+N_TRIALS = 8
+STEPS = 96
+EPOCHS = 3
+
+
+def _row(item, figure, value, op, goal, measured):
+    met = None if value is None or goal is None else (value >= goal if op == ">=" else value <= goal)
+    return {"#": item, "figure": figure, "value": value, "goal": f"{op} {goal:g}" if goal is not None else "",
+            "met": met, "measured": measured}
+
+
+def _trials(seed=0):
+    from rmmt.task import TrialArrays
+
+    rng = np.random.default_rng(seed)
+    return [TrialArrays(2 * (k + 1), 1 + k % 4, rng.normal(size=(STEPS, 2048)).astype("float32"),
+                        rng.random((STEPS, 192)).astype("float32"),
+                        (0.3 * np.sin(np.linspace(0, 6, STEPS) + k)).astype("float32")) for k in range(N_TRIALS)]
+
+
+class _EpochTimes:
+    def __init__(self):
+        import keras
+
+        outer = self
+
+        class CB(keras.callbacks.Callback):
+            def on_epoch_begin(cb, epoch, logs=None):
+                outer.t0 = time.perf_counter()
+
+            def on_epoch_end(cb, epoch, logs=None):
+                outer.times.append(time.perf_counter() - outer.t0)
+
+        self.times, self.callback = [], CB()
+
+
+def training_throughput() -> dict:
+    import keras
+
+    from experiments.task import RunOptions
+    from rmmt.models import adapt_normalization, build_model, training_losses, training_targets
+    from rmmt.task import MahnobValenceTask, make_windows
+
+    trials = _trials()
+    train, val = trials[:6], trials[6:]
+    params = {"window_steps": WINDOW, "train_hop_steps": 8, "eval_hop_steps": 16, "epochs": EPOCHS, "batch_size": 16}
+    config = {"variant": "rmmt", "alpha": 1.0}
+    task = MahnobValenceTask()
+    model = task.model(config, params, RunOptions())
+    n_windows = len(make_windows(train, WINDOW, 8, ("eeg",))[1])
+    t0 = time.perf_counter()
+    task.train(model, train, val, config, params, RunOptions())
+    ours_total = time.perf_counter() - t0
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    peer = build_model("rmmt", input_seconds=WINDOW / 4)
+    adapt_normalization(peer, {"face": np.concatenate([t.face for t in train]),
+                               "eeg": np.concatenate([t.eeg for t in train])})
+    losses, weights = training_losses(peer, 1.0)
+    peer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses, loss_weights=weights)
+    x, y = make_windows(train, WINDOW, 8, ("face", "eeg"))
+    times = _EpochTimes()
+    peer.fit(x, training_targets(peer, y), batch_size=16, epochs=EPOCHS, shuffle=True, verbose=0,
+             callbacks=[times.callback])
+    plain = n_windows / float(np.median(times.times[1:]))
+    # ours, steady state: the same per-epoch timing through the task path, second epoch onward
+    times_ours = _EpochTimes()
+    model = task.model(config, params, RunOptions())
+    orig_fit = model.fit
+
+    def fit_with_timer(*a, callbacks=(), **k):
+        return orig_fit(*a, callbacks=[*callbacks, times_ours.callback], **k)
+
+    model.fit = fit_with_timer
+    task.train(model, train, val, config, params, RunOptions())
+    model.fit = orig_fit
+    ours = n_windows / float(np.median(times_ours.times[1:]))
+    return {"ours": ours, "plain": plain, "ratio": ours / plain, "n_windows": n_windows, "first_run_s": ours_total}
+
+
+def latency() -> dict:
+    import keras
+
+    from rmmt.face import BackboneSpec, build_backbone
+    from rmmt.models import build_model
+
+    model = build_model("rmmt", input_seconds=WINDOW / 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rmmt.keras"
+        model.save(path)
+        model = keras.models.load_model(path, compile=False)
+    rng = np.random.default_rng(0)
+    x = {"face": rng.normal(size=(1, WINDOW, 2048)).astype("float32"),
+         "eeg": rng.random((1, WINDOW, 192)).astype("float32")}
+    model.predict_on_batch(x)
+    ms = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        model.predict_on_batch(x)
+        ms.append(1000 * (time.perf_counter() - t0))
+    backbone = build_backbone(BackboneSpec())
+    frames = rng.integers(0, 255, size=(WINDOW * 16, 48, 48, 3)).astype("float32")
+    backbone.predict(frames[:64], batch_size=256, verbose=0)
+    t0 = time.perf_counter()
+    backbone.predict(frames, batch_size=256, verbose=0)
+    backbone_ms = 1000 * (time.perf_counter() - t0)
+    return {"p50_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99)), "backbone_ms": backbone_ms}
+
+
+def face_crop_rate() -> dict:
+    from rmmt.data import synthetic as S
+    from rmmt.data.video import face_crops
+
+    rng = np.random.default_rng(0)
+    p = S.subject_params(rng)
+    seconds, vid_rate = 4.0, 60.0
+    v = np.clip(0.3 * np.sin(np.linspace(0, 3, int(seconds * vid_rate))), -0.5, 0.5)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = S.write_video(Path(tmp) / "bench.avi", p, v, rng, vid_rate)
+        n_out = int(seconds * 64) - 64
+        face_crops(path, 0, 16, vid_rate)  # warm up (cascade loading)
+        t0 = time.perf_counter()
+        crops, n_fallback = face_crops(path, 0, n_out, vid_rate)
+        dt = time.perf_counter() - t0
+    return {"fps": n_out / dt, "n": n_out, "fallback": n_fallback}
+
+
+def figures() -> list[dict]:
+    rows = []
+    t = training_throughput()
+    rows.append(_row("11.1", "RMMT training windows/s: task path (fit + per-epoch validation selection) / plain "
+                     "model.fit", round(t["ratio"], 3), ">=", 0.7,
+                     f"{t['ours']:.1f} vs {t['plain']:.1f} windows/s ({t['n_windows']} windows of 8 s, batch 16, "
+                     f"median of epochs 2-{EPOCHS}, TensorFlow CPU)"))
+    lat = latency()
+    rows.append(_row("11.2", "RMMT single 8-s window latency from cached embeddings, p50 ms", round(lat["p50_ms"], 2),
+                     "<=", 8000, f"p99 {lat['p99_ms']:.1f} ms; saved .keras, predict_on_batch"))
+    rows.append(_row("11.2", "... plus frozen ResNet50 on the window's 512 frames, ms",
+                     round(lat["p50_ms"] + lat["backbone_ms"], 1), "<=", 8000,
+                     f"backbone {lat['backbone_ms']:.0f} ms (48 x 48 crops, batch 256)"))
+    crop = face_crop_rate()
+    rows.append(_row("11.3", "face-crop preprocessing, output frames/s", round(crop["fps"], 1), ">=", 64,
+                     f"{crop['n']} frames of a synthetic drawn-face video (decode + Haar cascade + 48 x 48 crop), "
+                     f"{crop['fallback']} fallback crops"))
+    return rows
+
+
+if __name__ == "__main__":
+    out = figures()
+    print("| # | figure | value | goal | met | measured |\n|---|---|---|---|---|---|")
+    for r in out:
+        print(f"| {r['#']} | {r['figure']} | {r['value']} | {r['goal']} | {r['met']} | {r['measured']} |")

@@ -1,0 +1,393 @@
+"""The RMMT experiment task: continuous valence on MAHNOB-HCI, 10-fold over trials or LOSO (section 4.3).
+
+Protocols (profile parameter ``protocol``):
+
+- ``"kfold"``: 10 folds over trials (``k``); each fold tests on its 10 %, and the other trials are
+  split 60 / 40 into training and validation trials (paper: 129 / 86 / 24 of 239 trials). Trials
+  of one subject can be in all three parts, as in the paper ("neither subject-independent nor
+  subject-dependent").
+- ``"loso"``: one fold per subject; the other subjects are split 8 : 2 into training and
+  validation *subjects* (whole subjects, so model selection is subject-independent too). A
+  :class:`~experiments.cv.LeakageError` is raised if a test subject's trial reaches training or
+  validation.
+
+Training (our choices, :mod:`rmmt.config`): each trial is cut into windows of ``window_steps``
+label steps (hop ``train_hop_steps``); plain ``model.fit`` (shuffled, Adam, batch 16) on the
+training windows for ``epochs`` epochs, with the loss of eq. (21) (CCC + alpha * KD). After every
+epoch the validation trials are predicted and the weights of the epoch with the best validation
+CCC are kept (model selection on validation data only; the test trials are predicted once, at
+the end). ``experiments.training.FoldTrainer`` is not used: it trains a fixed number of epochs
+without per-epoch validation and takes one target array, while these models have several
+outputs (``kd``, D-Fusion's branches).
+
+Prediction of a whole trial: windows of ``window_steps`` with hop ``eval_hop_steps`` (the last
+one aligned to the trial's end), overlapping predictions averaged; a trial shorter than one
+window is edge-padded and the padding dropped.
+
+A fold's metrics (RMSE, PCC, CCC; eqs. 22, 23, 18) are computed on the concatenation of all its
+test trials' 4-Hz steps; the table shows their mean ± std over folds (the paper: "summing up
+the experimental results of each fold and then calculating the arithmetic mean"). Per-trial
+means are stored beside them (``trial_mean_metrics``).
+
+Profile parameters (``ExperimentSpec.profiles[...].params``):
+    protocol            "kfold" or "loso"
+    k, n_folds          folds of the k-fold protocol, and how many of them are run (None: all)
+    val_fraction        kfold: validation share of the non-test trials (0.4); loso: of subjects (0.2)
+    epochs, batch_size, learning_rate, window_steps, train_hop_steps, eval_hop_steps
+    frame_stride        face frames per step embedded: every k-th of 16 (1 = all)
+    synthetic           keyword arguments of ``rmmt.pipeline.ensure_synthetic_mahnob`` (size)
+    n_subjects          real data: use the first N participants only (None: all)
+Row config keys: ``variant``, ``kd``, ``alpha``, ``mu``, ``eta`` and any :class:`rmmt.config.ModelConfig` field.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from experiments import metrics as M
+from experiments.cv import Split, check_disjoint, kfold_splits, loso_split, train_val_split
+from experiments.store import stable_hash
+from experiments.task import Prepared, RunOptions
+from rmmt.config import DEFAULT_TRAIN, EMBED_DIM, LABEL_FS, ModelConfig
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("kfold", "loso")
+#: Row-config keys that are not builder arguments.
+TRAINING_KEYS = ("alpha",)
+
+
+@dataclass(frozen=True)
+class TrialArrays:
+    """One trial, model-ready: ``face`` (L, E) per-step face embeddings, ``eeg`` (L, 192) relative
+    band powers, ``valence`` (L,) at 4 Hz; ``session`` id and ``subject`` (participant) number."""
+
+    session: int
+    subject: int
+    face: np.ndarray
+    eeg: np.ndarray
+    valence: np.ndarray
+
+    def __post_init__(self):
+        n = len(self.valence)
+        if len(self.face) != n or len(self.eeg) != n:
+            raise ValueError(f"session {self.session}: face {self.face.shape}, eeg {self.eeg.shape} and valence "
+                             f"{self.valence.shape} must have the same number of steps")
+
+
+@dataclass(frozen=True)
+class RmmtData:
+    trials: list[TrialArrays]
+    backbone: str  # the sentence about the face backbone that every table shows
+
+
+# ----------------------------------------------------------------------------------------------
+# windows
+
+def window_starts(n_steps: int, window: int, hop: int) -> np.ndarray:
+    """Start steps of the windows covering ``n_steps``: 0, hop, 2 hop ... and the last one aligned
+    to the end (one window at 0 for a trial shorter than ``window``)."""
+    if window < 1 or hop < 1:
+        raise ValueError(f"window and hop: expected >= 1 step, got {window} and {hop}")
+    if n_steps <= window:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_steps - window + 1, hop)
+    if starts[-1] != n_steps - window:
+        starts = np.append(starts, n_steps - window)
+    return starts.astype(np.int64)
+
+
+def _pad(a: np.ndarray, window: int) -> np.ndarray:
+    if len(a) >= window:
+        return a
+    return np.pad(a, [(0, window - len(a))] + [(0, 0)] * (a.ndim - 1), mode="edge")
+
+
+def make_windows(trials: list[TrialArrays], window: int, hop: int, inputs: tuple[str, ...]):
+    """(x dict of (n, window, ...) float32, y (n, window) float32) of every trial's windows."""
+    xs = {k: [] for k in inputs}
+    ys = []
+    for t in trials:
+        arrays = {"face": _pad(t.face, window), "eeg": _pad(t.eeg, window)}
+        v = _pad(t.valence, window)
+        for s in window_starts(len(t.valence), window, hop):
+            for k in inputs:
+                xs[k].append(arrays[k][s:s + window])
+            ys.append(v[s:s + window])
+    return ({k: np.asarray(v, dtype=np.float32) for k, v in xs.items()}, np.asarray(ys, dtype=np.float32))
+
+
+def predict_trials(model, trials: list[TrialArrays], window: int, hop: int, outputs=("valence",),
+                   batch_size: int = 64) -> list[dict]:
+    """Per trial, output name -> (L,) predictions averaged over overlapping windows."""
+    inputs = tuple(t.name for t in model.inputs)
+    x, _ = make_windows(trials, window, hop, inputs)
+    pred = model.predict(x, batch_size=batch_size, verbose=0)
+    if not isinstance(pred, dict):
+        pred = {"valence": pred}
+    out, i = [], 0
+    for t in trials:
+        n = len(t.valence)
+        starts = window_starts(n, window, hop)
+        per = {}
+        for name in outputs:
+            acc = np.zeros(max(n, window))
+            cnt = np.zeros(max(n, window))
+            for j, s in enumerate(starts):
+                acc[s:s + window] += pred[name][i + j]
+                cnt[s:s + window] += 1
+            per[name] = (acc / cnt)[:n]
+        i += len(starts)
+        out.append(per)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# metrics
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """RMSE (eq. 22), PCC (eq. 23), CCC (eq. 18) of one series (NaN where undefined)."""
+    out = {"rmse": M.rmse(y_true, y_pred)}
+    for name, fn in (("pcc", M.pcc), ("ccc", M.ccc)):
+        try:
+            out[name] = fn(y_true, y_pred)
+        except ValueError:
+            out[name] = float("nan")
+    return out
+
+
+def fold_metrics(y_true: list[np.ndarray], y_pred: list[np.ndarray]) -> tuple[dict, dict]:
+    """(metrics on the concatenated trials, per-trial metrics averaged over the trials)."""
+    pooled = regression_metrics(np.concatenate(y_true), np.concatenate(y_pred))
+    per = [regression_metrics(t, p) for t, p in zip(y_true, y_pred)]
+    mean = {k: float(np.nanmean([m[k] for m in per])) if any(np.isfinite(m[k]) for m in per) else float("nan")
+            for k in pooled}
+    return pooled, mean
+
+
+# ----------------------------------------------------------------------------------------------
+# splits
+
+def fold_split(trials: list[TrialArrays], fold: str, params: dict, seed: int = 0) -> Split:
+    """The (train, val, test) trial indices of ``fold`` under ``params["protocol"]`` (leakage-checked).
+
+    kfold: ``fold`` = "fold<i>", i in 0..k-1; loso: ``fold`` = "P<participant>".
+    """
+    protocol = params.get("protocol", "kfold")
+    subjects = np.array([t.subject for t in trials])
+    if protocol == "kfold":
+        k = int(params.get("k", 10))
+        splits = {s.name: s for s in kfold_splits(len(trials), k, seed=seed)}
+        if fold not in splits:
+            raise KeyError(f"fold {fold!r}: expected one of {sorted(splits)}")
+        base = splits[fold]
+        train, val = train_val_split(base.train, None, val_fraction=float(params.get("val_fraction", 0.4)),
+                                     seed=seed)
+        return check_disjoint(Split(fold, np.sort(train), base.test, np.sort(val)))
+    if protocol == "loso":
+        if not fold.startswith("P") or not fold[1:].isdigit():
+            raise KeyError(f"fold {fold!r}: expected 'P<participant>' under leave-one-subject-out")
+        base = loso_split(subjects, int(fold[1:]))
+        train, val = train_val_split(base.train, subjects, val_fraction=float(params.get("val_fraction", 0.2)),
+                                     seed=seed)
+        return check_disjoint(Split(fold, np.sort(train), base.test, np.sort(val)), subjects)
+    raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# the task
+
+def builder_kwargs(config: dict, params: dict, embed_dim: int | None = None) -> dict:
+    """Keyword arguments of :func:`rmmt.models.build_model` for a row config and profile params
+    (``embed_dim``: the width of the face embeddings, when not the ResNet50's 2048)."""
+    kwargs = {k: v for k, v in config.items() if k not in TRAINING_KEYS}
+    unknown = set(kwargs) - ({"variant", "kd", "kd_stop_gradient", "mu", "eta"} | set(ModelConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"row config: unknown keys {sorted(unknown)}")
+    window = int(params.get("window_steps", DEFAULT_TRAIN.window_steps))
+    extra = {} if embed_dim in (None, EMBED_DIM) else {"embed_dim": int(embed_dim)}
+    return {**kwargs, "input_seconds": window / LABEL_FS, "fs": LABEL_FS, **extra}
+
+
+class MahnobValenceTask:
+    name = "mahnob-valence"
+    version = "1"
+    env_var = "MAHNOB_ROOT"
+    weights_env_var = "RMMT_BACKBONE_WEIGHTS"
+    #: the modules a fold's numbers depend on (experiments.provenance): not figures, tuning, docs
+    code = ("rmmt.config", "rmmt.data", "rmmt.face", "rmmt.features", "rmmt.layers", "rmmt.losses", "rmmt.models",
+            "rmmt.pipeline", "rmmt.task", "preprocessing")
+
+    def prepare(self, params: dict, data_root: str | None, cache_dir: Path, *, allow_missing: bool = False) -> Prepared:
+        """Load MAHNOB-HCI (or write the synthetic copy), then the cached per-step face embeddings.
+
+        The face backbone's weights come from ``params["backbone_weights"]`` or the
+        ``RMMT_BACKBONE_WEIGHTS`` environment variable (a Keras weights file); else random.
+        """
+        from rmmt.face import BackboneSpec, backbone_description, backbone_key, trial_embeddings
+        from rmmt.pipeline import MahnobParams, ensure_synthetic_mahnob, load_mahnob
+
+        cache_dir = Path(cache_dir)
+        root = data_root or os.environ.get(self.env_var)
+        if not root:
+            root = ensure_synthetic_mahnob(cache_dir, **(params.get("synthetic") or {}))
+        data = load_mahnob(root, MahnobParams(), cache_dir)
+        for session, reason in data.skipped:
+            print(f"[mahnob] skipped session {session}: {reason}", flush=True)
+        trials = list(data.trials)
+        n_subjects = params.get("n_subjects")
+        if n_subjects:
+            keep = sorted({t.subject for t in trials})[:n_subjects]
+            if len(keep) < n_subjects and not allow_missing:
+                raise ValueError(f"{root}: the profile asks for {n_subjects} participants, found {len(keep)} "
+                                 f"({keep}); use --allow-missing-subjects to run with those")
+            trials = [t for t in trials if t.subject in keep]
+        if len(trials) < 3:
+            raise ValueError(f"{root}: need at least 3 usable trials, found {len(trials)}")
+        spec = BackboneSpec(weights=params.get("backbone_weights") or os.environ.get(self.weights_env_var) or None)
+        stride = int(params.get("frame_stride", 1))
+        emb = trial_embeddings(trials, spec, cache_dir, frame_stride=stride)
+        arrays = [TrialArrays(t.session, int(t.subject), emb[t.session], np.asarray(t.eeg, np.float32),
+                              np.asarray(t.valence, np.float32)) for t in trials]
+        description = backbone_description(spec)
+        if stride > 1:
+            description = description.replace("16 frames averaged", f"every {stride}th of the 16 frames averaged")
+        fingerprint = stable_hash({"data": data.fingerprint, "backbone": backbone_key(spec, cache_dir),
+                                   "stride": stride, "sessions": [t.session for t in arrays]})
+        return Prepared(fingerprint=fingerprint, source=f"{data.source}; {description}",
+                        data=RmmtData(arrays, description))
+
+    def folds(self, prepared: Prepared, params: dict) -> list[str]:
+        trials = prepared.data.trials
+        if params.get("protocol", "kfold") == "loso":
+            names = [f"P{s}" for s in sorted({t.subject for t in trials})]
+        else:
+            names = [f"fold{i}" for i in range(int(params.get("k", 10)))]
+        return names[: params.get("n_folds") or len(names)]
+
+    def __init__(self):
+        self._model_key = None
+        self._model = None
+
+    def model(self, config: dict, params: dict, options: RunOptions, embed_dim: int | None = None):
+        """The compiled model of ``config``, built once per row and reused by its folds.
+
+        Building and tracing costs more than training a quick fold. The runner seeds every fold
+        identically, so a fresh build would have exactly the initial weights of the last one:
+        the model keeps its initial weights and optimizer state and is reset to them per fold
+        (the same training as a fresh build, without the re-tracing).
+        """
+        import keras
+
+        from rmmt.models import build_model, training_losses
+
+        lr = float(params.get("learning_rate", DEFAULT_TRAIN.learning_rate))
+        alpha = float(config.get("alpha", DEFAULT_TRAIN.alpha))
+        kwargs = builder_kwargs(config, params, embed_dim)
+        key = stable_hash({"config": config, "kwargs": kwargs, "lr": lr,
+                           "seed": options.seed, "jit": options.jit})
+        if key != self._model_key:
+            self._model_key = self._model = None
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(options.seed)
+            model = build_model(**kwargs)
+            losses, weights = training_losses(model, alpha)
+            model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses, loss_weights=weights,
+                          jit_compile=bool(options.jit))
+            model.optimizer.build(model.trainable_variables)
+            self._initial = (model.get_weights(), [v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v)
+                                                   for v in model.optimizer.variables])
+            self._model, self._model_key = model, key
+        weights, opt = self._initial
+        self._model.set_weights(weights)
+        for var, value in zip(self._model.optimizer.variables, opt):
+            var.assign(value)
+        return self._model
+
+    def train(self, model, train: list[TrialArrays], val: list[TrialArrays], config: dict, params: dict,
+              options: RunOptions) -> dict:
+        """Fit the compiled ``model`` in place on ``train`` windows (input standardisation adapted on
+        ``train`` first), keep the weights of the epoch with the best validation CCC."""
+        import keras
+
+        from rmmt.models import adapt_normalization, training_targets
+
+        window = int(params.get("window_steps", DEFAULT_TRAIN.window_steps))
+        hop = int(params.get("train_hop_steps", DEFAULT_TRAIN.train_hop_steps))
+        eval_hop = int(params.get("eval_hop_steps", DEFAULT_TRAIN.eval_hop_steps))
+        epochs = int(params.get("epochs", DEFAULT_TRAIN.epochs))
+        adapt_normalization(model, {"face": np.concatenate([t.face for t in train]),
+                                    "eeg": np.concatenate([t.eeg for t in train])})
+        inputs = tuple(t.name for t in model.inputs)
+        x, y = make_windows(train, window, hop, inputs)
+        y_val = [t.valence for t in val]
+        history = {"loss": [], "val_ccc": []}
+        best = {"ccc": -np.inf, "epoch": -1, "weights": None}
+
+        class SelectBest(keras.callbacks.Callback):
+            def on_epoch_end(cb, epoch, logs=None):
+                preds = [p["valence"] for p in predict_trials(model, val, window, eval_hop)]
+                score = regression_metrics(np.concatenate(y_val), np.concatenate(preds))["ccc"]
+                history["loss"].append(float(logs.get("loss", np.nan)))
+                history["val_ccc"].append(float(score))
+                if np.isfinite(score) and score > best["ccc"]:
+                    best.update(ccc=float(score), epoch=epoch, weights=model.get_weights())
+                if options.verbose:
+                    print(f"  epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} val CCC {score:.4f}", flush=True)
+
+        model.fit(x, training_targets(model, y), batch_size=int(params.get("batch_size", DEFAULT_TRAIN.batch_size)),
+                  epochs=epochs, shuffle=True, verbose=0, callbacks=[SelectBest()])
+        if best["weights"] is not None:
+            model.set_weights(best["weights"])
+        return {"best_epoch": best["epoch"] + 1, "best_val_ccc": best["ccc"], "history": history,
+                "n_train_windows": int(len(y))}
+
+    def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
+        import keras
+
+        trials = prepared.data.trials
+        split = fold_split(trials, fold, params, seed=options.seed)
+        train = [trials[i] for i in split.train]
+        val = [trials[i] for i in split.val]
+        test = [trials[i] for i in split.test]
+        model = self.model(config, params, options, embed_dim=trials[0].face.shape[1])
+        keras.utils.set_random_seed(options.seed)  # the same dropout and epoch order as a fresh build
+        fit = self.train(model, train, val, config, params, options)
+        window = int(params.get("window_steps", DEFAULT_TRAIN.window_steps))
+        eval_hop = int(params.get("eval_hop_steps", DEFAULT_TRAIN.eval_hop_steps))
+        outputs = [n for n in ("valence", "face_valence", "eeg_valence") if n in model.output]
+        preds = predict_trials(model, test, window, eval_hop, outputs)
+        y_true = [t.valence.astype(np.float64) for t in test]
+        y_pred = [p["valence"] for p in preds]
+        pooled, per_trial = fold_metrics(y_true, y_pred)
+        record = {
+            "metrics": pooled,
+            "trial_mean_metrics": per_trial,
+            "y_true": np.round(np.concatenate(y_true), 6).tolist(),
+            "y_pred": np.round(np.concatenate(y_pred), 6).tolist(),
+            "test_sessions": [t.session for t in test],
+            "test_lengths": [len(t.valence) for t in test],
+            "test_subjects": sorted({t.subject for t in test}),
+            "train_sessions": [t.session for t in train],
+            "val_sessions": [t.session for t in val],
+            "train_subjects": sorted({t.subject for t in train}),
+            "val_subjects": sorted({t.subject for t in val}),
+            "n_train": len(train), "n_val": len(val), "n_test": len(test),
+            "backbone": prepared.data.backbone,
+            "model": model.name,
+            "n_params": int(model.count_params()),
+            **fit,
+        }
+        for branch in ("face_valence", "eeg_valence"):
+            if branch in outputs:
+                record[f"y_pred_{branch}"] = np.round(np.concatenate([p[branch] for p in preds]), 6).tolist()
+        path = options.model_file(fold)
+        if path:
+            from experiments.store import atomic_save_model
+
+            atomic_save_model(model, path)
+        return record

@@ -1,0 +1,191 @@
+"""The one error policy (experiments.errors) at the `python -m experiments` entry: every class of
+user mistake is one `error:` line on stderr, exit status 2, no traceback, nothing stored;
+`--debug` shows the traceback; a bug keeps its traceback."""
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from experiments import registry
+from experiments import runner as R
+from experiments.cli import entry
+from experiments.cv import LeakageError
+from experiments.errors import SweepError, error_line, format_error, run_cli
+from experiments.task import Prepared
+from tests import toy_task
+
+
+@pytest.fixture(autouse=True)
+def toy_registry(monkeypatch):
+    real = registry._all()
+    monkeypatch.setattr(registry, "_all", lambda: {**real, "toy": toy_task.SPEC})
+    monkeypatch.delenv("TOY_LOG", raising=False)
+
+
+def stored(results):
+    return sorted(p.name for p in results.rglob("*") if p.suffix in (".json", ".keras", ".md", ".csv"))
+
+
+def one_error_line(capsys, results, *must_contain):
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err, err
+    for text in must_contain:
+        assert text in lines[0], lines[0]
+    assert stored(results) == [], stored(results)  # nothing was written to the results store
+    return lines[0]
+
+
+def toy(results, *args):
+    return ["run", "toy", "--results", str(results), *args]
+
+
+def test_unknown_experiment_profile_and_row(tmp_path, capsys):
+    res = tmp_path / "res"
+    assert entry(["run", "nope", "--results", str(res)]) == 2
+    one_error_line(capsys, res, "no experiment named 'nope'", "toy")
+    assert entry(toy(res, "--profile", "huge")) == 2
+    one_error_line(capsys, res, "'toy' has no profile 'huge'", "smoke")
+    assert entry(toy(res, "--rows", "high")) == 2
+    one_error_line(capsys, res, "has no row 'high'", "low")
+
+
+def test_bad_option_values_are_one_line(tmp_path, capsys):
+    res = tmp_path / "res"
+    for args, text in ((["--jobs", "0"], "argument --jobs: 0 (expected a whole number >= 1)"),
+                       (["--jobs", "two"], "argument --jobs: 'two' is not an integer"),
+                       (["--max-folds", "-1"], "argument --max-folds"),
+                       (["--executor", "slurm"], "argument --executor: invalid choice: 'slurm'"),
+                       (["--backend", "theano"], "argument --backend: invalid choice: 'theano'")):
+        with pytest.raises(SystemExit) as exc:
+            entry(toy(res, *args))
+        assert exc.value.code == 2
+        one_error_line(capsys, res, text, "(see python -m experiments run --help)")
+
+
+def test_missing_data_root_and_unusable_results_folder(tmp_path, capsys):
+    res = tmp_path / "res"
+    assert entry(toy(res, "--data-root", str(tmp_path / "nowhere"))) == 2
+    one_error_line(capsys, res, f"--data-root {tmp_path / 'nowhere'}: no such folder (expected")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert entry(toy(blocker)) == 2  # the results "folder" is a file: an OSError with its path first
+    line = one_error_line(capsys, tmp_path / "none", str(blocker))
+    assert "(expected" in line
+
+
+def test_missing_backend_names_the_option(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
+    res = tmp_path / "res"
+    assert entry(toy(res, "--backend", "jax")) == 2
+    line = one_error_line(capsys, res)
+    assert line == "error: --backend jax: module 'jax' is not installed (expected pip install jax)"
+
+
+def test_data_changed_during_the_sweep_is_one_line(tmp_path, capsys, monkeypatch):
+    real = R._prepared
+    calls = []
+
+    def changing(*args):
+        task, prepared = real(*args)
+        calls.append(1)
+        if len(calls) == 1:
+            return task, prepared
+        return task, Prepared("another-fingerprint", prepared.source, prepared.data)
+
+    monkeypatch.setattr(R, "_prepared", changing)
+    res = tmp_path / "res"
+    assert entry(toy(res)) == 2
+    one_error_line(capsys, res, "data changed during the sweep", "another-fingerprint", "(expected")
+
+
+def test_truncated_subject_pickle_names_the_file(tmp_path, capsys, wesad_root):
+    root = tmp_path / "wesad"
+    shutil.copytree(wesad_root, root)
+    bad = root / "S3" / "S3.pkl"
+    bad.write_bytes(bad.read_bytes()[:1000])
+    res = tmp_path / "res"
+    cache = tmp_path / "cache"
+    os.environ["PHYSIO_FUSION_CACHE"] = str(cache)
+    try:
+        status = entry(["run", "table1", "--profile", "smoke", "--rows", "feature", "--data-root", str(root),
+                        "--results", str(res)])
+    finally:
+        del os.environ["PHYSIO_FUSION_CACHE"]
+    assert status == 2
+    one_error_line(capsys, res, "S3.pkl")
+
+
+def test_debug_shows_the_traceback_and_bugs_keep_theirs(tmp_path, capsys):
+    res = tmp_path / "res"
+    with pytest.raises(KeyError, match="no experiment named"):
+        entry(["run", "nope", "--results", str(res), "--debug"])
+
+    def buggy(argv):
+        raise TypeError("a bug, not a user's mistake")
+
+    with pytest.raises(TypeError):
+        run_cli(buggy, [])
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    assert run_cli(interrupted, []) == 130
+    assert capsys.readouterr().err.startswith("error: interrupted")
+
+
+def test_a_closed_stdout_is_not_an_error(capfd):
+    def piped_into_head(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    saved = os.dup(1)
+    try:
+        assert run_cli(piped_into_head, []) == 141
+    finally:
+        os.dup2(saved, 1)  # run_cli points stdout at /dev/null: give pytest its stdout back
+        os.close(saved)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("err, line", [
+    (ValueError(format_error("--rows", "'x'", "a row name")), "error: --rows: 'x' (expected a row name)"),
+    (KeyError("fold 'S99': no such subject"), "error: fold 'S99': no such subject"),
+    (LeakageError("split S2: train and test share subject(s) ['S2']"), "error: split S2: train and test share"),
+    (FileNotFoundError(2, "No such file or directory", "/data/S2.pkl"),
+     "error: /data/S2.pkl: no such file or directory (expected an existing path)"),
+    (PermissionError(13, "Permission denied", "/results"),
+     "error: /results: permission denied (expected a readable/writable path)"),
+    (pickle.UnpicklingError("/data/S2.pkl: pickle data was truncated"),
+     "error: /data/S2.pkl: pickle data was truncated"),
+    (SweepError("data root x: data changed"), "error: data root x: data changed"),
+    (ModuleNotFoundError("No module named 'torch'", name="torch"),
+     "error: module 'torch' is not installed (expected pip install torch)"),
+    (ValueError("line one\nline two"), "error: line one line two"),
+])
+def test_error_line_of_each_class(err, line):
+    assert error_line(err).startswith(line)
+    assert "\n" not in error_line(err)
+
+
+def test_not_user_mistakes_have_no_error_line():
+    assert error_line(TypeError("x")) is None
+    assert error_line(RuntimeError("from a library")) is None
+    assert error_line(ModuleNotFoundError("No module named 'attx_keras.nope'", name="attx_keras.nope")) is None
+
+
+def test_the_real_entry_point_prints_one_line_or_with_debug_a_traceback(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "experiments", "run", "table9", "--results", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and out.stderr.startswith("error: ")
+    assert "Traceback" not in out.stderr
+    out = subprocess.run(cmd + ["--debug"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 1 and "Traceback" in out.stderr and "no experiment named 'table9'" in out.stderr
+    assert stored(tmp_path) == []

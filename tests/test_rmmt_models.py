@@ -1,0 +1,166 @@
+"""Registry-driven tests of every RMMT model of Tables 3-7 (STYLE.md rules 2 and 6)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import keras
+
+from experiments import registry
+from rmmt.models import build_model, training_losses, training_targets
+from rmmt.task import builder_kwargs
+
+CSV = Path(__file__).resolve().parents[1] / "rmmt" / "param_counts.csv"
+RMMT_EXPERIMENTS = ("rmmt_table3", "rmmt_table4", "rmmt_table5", "rmmt_table6", "rmmt_alpha")
+
+
+def unique_rows() -> dict[str, dict]:
+    """Row name -> builder kwargs, one entry per distinct architecture of every RMMT table."""
+    seen, rows = set(), {}
+    for name in RMMT_EXPERIMENTS:
+        spec = registry.get(name)
+        params = spec.profile("quick").params
+        for row in spec.runnable_rows:
+            kwargs = builder_kwargs(row.config, params)
+            key = json.dumps(kwargs, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                rows[row.name] = kwargs
+    return rows
+
+
+ROWS = unique_rows()
+
+
+def inputs_for(model, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return {t.name: rng.normal(size=(n,) + tuple(t.shape[1:])).astype("float32") for t in model.inputs}
+
+
+def test_param_count_table_is_true():
+    with CSV.open() as fh:
+        table = {r["row"]: r for r in csv.DictReader(fh)}
+    assert set(table) == set(ROWS), f"{CSV.name} rows {sorted(table)} != model rows {sorted(ROWS)}"
+    for name, kwargs in ROWS.items():
+        model = build_model(**kwargs)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        assert table[name]["config"] == json.dumps(kwargs, sort_keys=True), f"{name}: config changed"
+        assert (int(table[name]["trainable"]), int(table[name]["total"])) == (trainable, model.count_params()), name
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_row_trains_one_step_and_reloads(row, tmp_path):
+    kwargs = {**ROWS[row], "input_seconds": 2.0}  # 8 label steps: the sizes do not depend on the length
+    keras.utils.set_random_seed(0)
+    model = build_model(**kwargs)
+    x = inputs_for(model)
+    y = np.random.default_rng(1).uniform(-0.5, 0.5, size=(3, 8)).astype("float32")
+    losses, weights = training_losses(model, alpha=1.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=losses, loss_weights=weights)
+    before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
+    loss = model.train_on_batch(x, training_targets(model, y))
+    assert np.all(np.isfinite(loss))
+    stale = [w.path for w, b in zip(model.trainable_weights, before) if np.array_equal(keras.ops.convert_to_numpy(w), b)]
+    assert not stale, f"trainable weights left unchanged by one step: {stale}"
+    want = {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
+    path = tmp_path / f"{row}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, compile=False)
+    got = {k: keras.ops.convert_to_numpy(v) for k, v in loaded(x, training=False).items()}
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6)
+    assert want["valence"].shape == (3, 8)
+
+
+def test_structure_reads_like_the_figures():
+    names = lambda m: {layer.name for layer in m.layers}  # noqa: E731
+    rmmt = build_model("rmmt")
+    assert {"face", "eeg", "face_feature_norm", "eeg_feature_norm", "face_tcn_block1", "face_tcn_block2", "eeg_tcn_block1",
+            "eeg_tcn_block2", "fusion_transformer_e2f_layer1", "fusion_transformer_e2f_layer2",
+            "residual_concat", "valence_hidden", "valence", "kd"} <= names(rmmt)
+    assert set(rmmt.output) == {"valence", "kd"}
+    mmt = build_model("mmt")
+    assert "residual_concat" not in names(mmt) and "fusion_transformer_e2f_layer2" in names(mmt)
+    assert set(build_model("rmmt", kd=False).output) == {"valence"}
+    assert build_model("rmmt", kd=False).name == "rmmt_no_kd"
+    d = build_model("d_fusion")
+    assert set(d.output) == {"valence", "face_valence", "eeg_valence"} and "valence_fusion" in names(d)
+    assert [t.name for t in build_model("rsmt_e").inputs] == ["eeg"]
+    assert [t.name for t in build_model("rsmt_f").inputs] == ["face"]
+    assert "face_self_transformer_layer1" in names(build_model("rsmt_f"))
+    assert "feature_concat" in names(build_model("f_fusion"))
+
+
+def test_transformer_layers_take_keys_from_eeg():
+    """Eq. (10)-(11): every layer's K/V come from X_E^[0]; eq. (8): the Q of layer 2 is layer 1's output."""
+    model = build_model("rmmt", n_layers=2)
+    l1, l2 = model.get_layer("fusion_transformer_e2f_layer1"), model.get_layer("fusion_transformer_e2f_layer2")
+    eeg_out = model.get_layer("eeg_tcn_block2").output
+    face_out = model.get_layer("face_tcn_block2").output
+    assert l1.input[0] is face_out and l1.input[1] is eeg_out
+    assert l2.input[0] is l1.output and l2.input[1] is eeg_out
+
+
+def test_d_fusion_output_is_weighted_average():
+    model = build_model("d_fusion", mu=0.7, eta=0.3, input_seconds=2.0)
+    out = model.predict(inputs_for(model), verbose=0)
+    np.testing.assert_allclose(out["valence"], 0.7 * out["face_valence"] + 0.3 * out["eeg_valence"], rtol=1e-5,
+                               atol=1e-6)
+    losses, weights = training_losses(model)
+    assert weights == {"valence": 0.0, "face_valence": 1.0, "eeg_valence": 1.0}
+
+
+def test_kd_weight_is_alpha():
+    _, weights = training_losses(build_model("rmmt"), alpha=0.4)
+    assert weights == {"valence": 1.0, "kd": 0.4}
+
+
+def test_frames_input_equals_cached_embeddings():
+    """The end-to-end form (backbone in the model) and the frozen cached form compute the same thing."""
+    from rmmt.face import BackboneSpec, build_backbone, step_embeddings
+
+    backbone = build_backbone(BackboneSpec(kind="tiny"))
+    kw = dict(input_seconds=0.5, d_model=8, face_tcn_widths=(8,), eeg_tcn_widths=(8,), ffn_dim=8, n_layers=1,
+              regressor_units=4, dropout=0.0, tcn_dropout=0.0)
+    e2e = build_model("rmmt", face_input="frames", backbone=backbone, **kw)
+    cached = build_model("rmmt", embed_dim=32, **kw)
+    for layer in cached.layers:
+        if layer.weights:
+            layer.set_weights(e2e.get_layer(layer.name).get_weights())
+    assert len(e2e.trainable_weights) == len(cached.trainable_weights)  # the backbone is frozen
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, size=(2, 32, 48, 48, 3)).astype("float32")
+    eeg = rng.random((2, 2, 192)).astype("float32")
+    emb = np.stack([step_embeddings(backbone, f) for f in frames])
+    a = e2e.predict({"face_frames": frames, "eeg": eeg}, verbose=0)
+    b = cached.predict({"face": emb, "eeg": eeg}, verbose=0)
+    np.testing.assert_allclose(a["valence"], b["valence"], rtol=1e-4, atol=1e-5)
+
+
+def test_resnet50_backbone_shape():
+    from rmmt.face import BackboneSpec, backbone_description, build_backbone
+
+    model = build_backbone(BackboneSpec())
+    assert model.output.shape[-1] == 2048
+    assert model.predict(np.zeros((2, 48, 48, 3), "float32"), verbose=0).shape == (2, 2048)
+    assert "random initialisation" in backbone_description(BackboneSpec())
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        BackboneSpec(weights="/nonexistent/resnet50.h5")
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(variant="rmt"), "variant"),
+    (dict(variant="rsmt_e", kd=True), "kd"),
+    (dict(face_input="video"), "face_input"),
+    (dict(n_outputs=2), "n_outputs"),
+    (dict(d_model=32), "face_tcn_widths"),
+    (dict(input_seconds=0.1), "input_seconds"),
+])
+def test_builder_refuses_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(**kwargs)

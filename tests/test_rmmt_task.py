@@ -1,0 +1,154 @@
+"""The RMMT task: splits (10-fold 129/86/24, LOSO without leakage), windows, metrics, smoke end to end."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments.cv import LeakageError, Split, check_disjoint
+from rmmt.task import (MahnobValenceTask, RmmtData, TrialArrays, fold_metrics, fold_split, make_windows,
+                       predict_trials, window_starts)
+
+
+def fake_trials(n_subjects=6, per_subject=4, seed=0, embed=8):
+    rng = np.random.default_rng(seed)
+    trials = []
+    for s in range(1, n_subjects + 1):
+        for k in range(per_subject):
+            n = int(rng.integers(20, 60))
+            trials.append(TrialArrays((s - 1) * 130 + 2 * (k + 1), s, rng.normal(size=(n, embed)).astype("float32"),
+                                      rng.random((n, 192)).astype("float32"),
+                                      rng.uniform(-0.5, 0.5, n).astype("float32")))
+    return trials
+
+
+def test_kfold_split_sizes_match_the_paper():
+    """239 trials: 129 / 86 / 24 (train / validation / test) in a fold, as section 4.3."""
+    trials = fake_trials(24, 10)[:239]
+    params = {"protocol": "kfold", "k": 10, "val_fraction": 0.4}
+    split = fold_split(trials, "fold0", params)
+    assert (len(split.train), len(split.val), len(split.test)) == (129, 86, 24)
+    tests = np.concatenate([fold_split(trials, f"fold{i}", params).test for i in range(10)])
+    assert sorted(tests.tolist()) == list(range(239))  # every trial tested exactly once
+
+
+@pytest.mark.parametrize("subject", [1, 2, 3, 4, 5, 6])
+def test_loso_never_trains_or_validates_on_the_test_subject(subject):
+    trials = fake_trials()
+    split = fold_split(trials, f"P{subject}", {"protocol": "loso", "val_fraction": 0.2})
+    subj = lambda idx: {trials[i].subject for i in idx}  # noqa: E731
+    assert subj(split.test) == {subject}
+    assert subject not in subj(split.train) | subj(split.val)
+    assert not subj(split.train) & subj(split.val)  # validation subjects are whole subjects
+    assert len(subj(split.val)) == 1 and len(subj(split.train)) == 4  # 5 subjects split 8:2
+
+
+def test_leakage_is_refused():
+    groups = np.array([1, 1, 2, 2])
+    with pytest.raises(LeakageError, match="share subject"):
+        check_disjoint(Split("x", np.array([0, 2]), np.array([1])), groups)
+
+
+def test_bad_fold_names_are_refused():
+    trials = fake_trials()
+    with pytest.raises(KeyError, match="P<participant>"):
+        fold_split(trials, "fold1", {"protocol": "loso"})
+    with pytest.raises(KeyError, match="expected one of"):
+        fold_split(trials, "fold12", {"protocol": "kfold", "k": 10})
+    with pytest.raises(ValueError, match="protocol"):
+        fold_split(trials, "fold0", {"protocol": "random"})
+
+
+def test_window_starts_cover_the_trial():
+    assert window_starts(10, 32, 8).tolist() == [0]
+    assert window_starts(32, 32, 8).tolist() == [0]
+    assert window_starts(50, 32, 8).tolist() == [0, 8, 16, 18]
+    for n in (33, 47, 100):
+        covered = np.zeros(n, bool)
+        for s in window_starts(n, 32, 16):
+            covered[s:s + 32] = True
+        assert covered.all()
+
+
+class EchoModel:
+    """Stands in for a Keras model: valence = first EEG feature of each step."""
+
+    class _Input:
+        def __init__(self, name):
+            self.name = name
+
+    inputs = [_Input("eeg")]
+
+    def predict(self, x, batch_size=None, verbose=0):
+        return {"valence": x["eeg"][..., 0]}
+
+
+def test_predict_trials_averages_overlapping_windows_back_to_the_trial():
+    trials = fake_trials(2, 2)
+    trials.append(TrialArrays(999, 3, np.zeros((5, 8), "float32"), np.random.rand(5, 192).astype("float32"),
+                              np.zeros(5, "float32")))  # shorter than one window: padded, then cut
+    preds = predict_trials(EchoModel(), trials, window=16, hop=5)
+    for t, p in zip(trials, preds):
+        np.testing.assert_allclose(p["valence"], t.eeg[:, 0], rtol=1e-6)
+    x, y = make_windows(trials, 16, 8, ("face", "eeg"))
+    assert x["face"].shape[1:] == (16, 8) and x["eeg"].shape[1:] == (16, 192) and y.shape[1] == 16
+
+
+def test_fold_metrics_concatenate_trials():
+    y = [np.array([0.0, 0.1, 0.2]), np.array([0.3, 0.2, 0.4])]
+    p = [np.array([0.0, 0.1, 0.3]), np.array([0.3, 0.2, 0.4])]
+    pooled, per_trial = fold_metrics(y, p)
+    assert pooled["rmse"] == pytest.approx(np.sqrt(0.01 / 6))
+    assert per_trial["rmse"] == pytest.approx((np.sqrt(0.01 / 3) + 0) / 2)
+
+
+def test_run_fold_on_fake_trials_keeps_test_out_of_model_selection():
+    from experiments.task import Prepared, RunOptions
+
+    prepared = Prepared("f", "fake", RmmtData(fake_trials(embed=8), "fake backbone"))
+    params = {"protocol": "loso", "val_fraction": 0.2, "epochs": 2, "window_steps": 16, "train_hop_steps": 8,
+              "eval_hop_steps": 8, "batch_size": 8}
+    config = {"variant": "rmmt", "alpha": 1.0, "d_model": 8, "face_tcn_widths": [8], "eeg_tcn_widths": [8],
+              "ffn_dim": 8, "n_layers": 1, "regressor_units": 4}
+    with pytest.raises(ValueError, match="unknown keys"):
+        MahnobValenceTask().run_fold({**config, "widths": 3}, "P2", prepared, params, RunOptions())
+    out = MahnobValenceTask().run_fold(config, "P2", prepared, params, RunOptions())
+    assert out["test_subjects"] == [2] and 2 not in out["train_subjects"] + out["val_subjects"]
+    assert set(out["metrics"]) == {"rmse", "pcc", "ccc"} and np.isfinite(out["metrics"]["rmse"])
+    assert len(out["y_true"]) == len(out["y_pred"]) == sum(out["test_lengths"])
+    assert 1 <= out["best_epoch"] <= 2 and len(out["history"]["val_ccc"]) == 2
+    json.dumps(out)
+
+
+def test_smoke_profile_end_to_end(tmp_path, monkeypatch):
+    """The synthetic MAHNOB default, frozen ResNet50 embeddings, Table 3's rows, the table and Figs. 7-8."""
+    from experiments.runner import run_experiment
+    from rmmt.figures import main as figures
+
+    monkeypatch.delenv("MAHNOB_ROOT", raising=False)
+    results = tmp_path / "results"
+    run_experiment("rmmt_table3", profile="smoke", results=results, cache_dir=tmp_path / "cache")
+    table = (results / "rmmt_table3.md").read_text()
+    assert "F-Fusion" in table and "D-Fusion" in table and "RMMT" in table
+    assert "random initialisation" in table and "frozen" in table  # the backbone is named
+    records = list((results / "runs" / "mahnob-valence" / "smoke").glob("*/fold0.json"))
+    assert len(records) == 3
+    assert figures(["--profile", "smoke", "--results", str(results), "fig7", "fig8"]) == 0
+    assert (results / "rmmt_fig7_dfusion_sweep.png").is_file() and (results / "rmmt_fig8_valence.png").is_file()
+
+
+def test_search_fold_uses_training_and_validation_only(tmp_path):
+    from experiments.search import read_best
+    from experiments.task import Prepared
+    from rmmt.tuning import search_fold
+
+    prepared = Prepared("f", "fake", RmmtData(fake_trials(4, 2, embed=8), "fake backbone"))
+    params = {"protocol": "loso", "val_fraction": 0.3, "epochs": 1, "window_steps": 16, "train_hop_steps": 16,
+              "eval_hop_steps": 16, "batch_size": 8}
+    search_fold(prepared, "P1", params, "smoke", tmp_path, max_trials=1, seed=0, base_config={"variant": "rmmt"})
+    best = read_best(tmp_path, "P1")
+    key = best["search_key"]
+    assert "P1" not in key["train"] + key["val"] and not set(key["train"]) & set(key["val"])
+    assert set(best["hyperparameters"]) == {"d_model", "n_layers", "tcn_depth", "tcn_width", "learning_rate"}
+    assert best["test_trials"] == [2, 4]

@@ -1,0 +1,137 @@
+"""transformer_ssl task: configs, segment selection, leakage of the pre-training corpus, and one smoke run."""
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from experiments import registry
+from experiments.cv import LeakageError, Split
+from transformer_ssl.task import AmigosData, AmigosTask, parse_config, select_segments
+
+EXPERIMENTS = ("amigos_eeg", "amigos_fused", "amigos_pretrain", "amigos_baseline", "amigos_subjectwise")
+
+
+class _Corpus:
+    def __init__(self, eeg):
+        self.eeg, self.fingerprint = eeg, "corpus"
+
+    def __len__(self):
+        return len(self.eeg)
+
+
+def fake_data(n_subjects=4, per_subject=5, length=16):
+    """Segments whose EEG/ECG values equal their index, so any copy is recognisable."""
+    n = n_subjects * per_subject
+    idx = np.arange(n, dtype="float32")
+    seg = SimpleNamespace(eeg=np.broadcast_to(idx[:, None, None], (n, length, 10)).copy(),
+                          ecg=np.broadcast_to(idx[:, None, None], (n, length, 1)).copy(),
+                          subject=np.repeat([f"P{i + 1:02d}" for i in range(n_subjects)], per_subject),
+                          fingerprint="fake")
+    corpus = _Corpus(np.full((3, length, 10), -1.0, dtype="float32"))
+    return AmigosData(seg, np.arange(n), corpus, None, "/tmp/unused")
+
+
+@pytest.mark.parametrize("cv", ["segments", "subjects"])
+def test_no_test_segment_in_the_folds_pretraining_corpus(cv):
+    task, data = AmigosTask(), fake_data()
+    params = {"k": 4}
+    for fold in task.folds(None, params):
+        split = task.split(data, params, cv, fold)
+        for modality in ("eeg", "ecg"):
+            x, desc = task.pretrain_corpus(data, split, modality)
+            used = set(np.unique(x[..., 0]).tolist()) - {-1.0}
+            assert used == set(split.train.tolist())          # the whole training part ...
+            assert not used & set(split.test.tolist())         # ... and no test segment
+            assert desc["amigos_n"] == split.train.size
+        if cv == "subjects":
+            assert not set(data.subject[split.train]) & set(data.subject[split.test])
+    with pytest.raises(LeakageError, match="pre-training corpus"):
+        AmigosTask.pretrain_indices(Split("bad", np.array([0, 1, 2]), np.array([2, 3])))
+
+
+def test_eeg_corpus_includes_the_external_segments():
+    task, data = AmigosTask(), fake_data()
+    split = task.split(data, {"k": 4}, "segments", "fold0")
+    x, desc = task.pretrain_corpus(data, split, "eeg")
+    assert len(x) == 3 + split.train.size and desc["external_n"] == 3
+    assert len(task.pretrain_corpus(data, split, "ecg")[0]) == split.train.size  # AMIGOS ECG only by default
+    ecg_corpus = _Corpus(np.full((2, 16, 1), -1.0, dtype="float32"))
+    ecg_corpus.ecg = ecg_corpus.eeg
+    with_external = AmigosData(data.segments, data.keep, data.eeg_corpus, ecg_corpus, "/tmp/unused")
+    x, desc = task.pretrain_corpus(with_external, split, "ecg")  # + $ECG_CORPORA_ROOT recordings (other people)
+    assert len(x) == 2 + split.train.size and desc["external_n"] == 2
+
+
+def test_select_segments_keeps_first_trials_and_segments():
+    seg = SimpleNamespace(subject=np.array(["P01"] * 6 + ["P02"] * 3), trial=np.array([0, 0, 0, 1, 1, 2, 5, 5, 7]),
+                          segment=np.array([0, 1, 2, 0, 1, 0, 1, 0, 0]))
+    assert select_segments(seg, 2, 2).tolist() == [0, 1, 3, 4, 6, 7, 8]
+    assert select_segments(seg, None, None).tolist() == list(range(9))
+
+
+@pytest.mark.parametrize("config,match", [
+    (dict(model="emg", target="arousal"), "model"), (dict(model="eeg", target="dominance"), "target"),
+    (dict(model="eeg", target="arousal", cv="loso"), "cv"),
+    (dict(model="eeg", target="arousal", pretrain="yes"), "pretrain"),
+    (dict(model="eeg", target="arousal", epochs=3), "unknown"),
+])
+def test_bad_configs(config, match):
+    with pytest.raises(ValueError, match=match):
+        parse_config(config)
+
+
+def test_tables_are_registered_with_the_papers_numbers():
+    for name in EXPERIMENTS:
+        spec = registry.get(name)
+        assert spec.spread == "ci95" and set(spec.profiles) == {"smoke", "quick", "paper"}
+        for row in spec.runnable_rows:
+            parse_config(row.config)
+    t1 = registry.get("amigos_eeg")
+    assert t1.row("eeg-scratch-valence").paper == {"accuracy": 70, "f1_macro": 70}
+    assert t1.row("eeg-pt-arousal").paper == {"accuracy": 81, "f1_macro": 80}
+    t2 = registry.get("amigos_fused")
+    assert [r.name for r in t2.rows] == ["ecg-pt-arousal", "ecg-pt-valence", "eeg-pt-arousal", "eeg-pt-valence",
+                                         "fused-pt-arousal", "fused-pt-valence"]
+    t4 = registry.get("amigos_baseline")
+    assert sum(r.config is None for r in t4.rows) == 4 and t4.metrics == ("f1_macro",)
+    assert all(r.config["cv"] == "subjects" for r in registry.get("amigos_subjectwise").runnable_rows)
+    assert registry.get("amigos_fused").profile("paper").params["pretrain_epochs"] == 500
+
+
+def test_smoke_run_end_to_end_reuses_cached_models(tmp_path):
+    """One fused row (pre-trains and fine-tunes both modalities), then a unimodal row that reuses them."""
+    pytest.importorskip("keras")
+    from experiments.runner import run_experiment
+
+    common = dict(profile="smoke", results=tmp_path / "results", cache_dir=tmp_path / "cache", log=lambda m: None)
+    run_experiment("amigos_fused", rows=["fused-pt-arousal"], render=False, **common)
+    rec = json.loads((tmp_path / "results/runs/amigos/smoke/fused-pt-arousal/fold0.json").read_text())
+    assert set(rec["metrics"]) == {"accuracy", "f1_macro"} and rec["n_test"] == len(rec["y_true"]) > 0
+    assert rec["unimodal_weights_unchanged"] is True
+    assert rec["n_trainable"] == 128 * 64 + 64 + 64 * 32 + 32 + 32 + 1
+    for m in ("eeg", "ecg"):
+        assert rec["recognizers"][m]["pretrain_cached"] is False and rec["recognizers"][m]["pretrained"]
+    cache = tmp_path / "cache" / "transformer_ssl"
+    assert len(list((cache / "pretrained").glob("*.keras"))) == 2
+    assert len(list((cache / "recognizers").glob("*.keras"))) == 2
+    out = run_experiment("amigos_fused", rows=["eeg-pt-arousal"], **common)
+    rec2 = json.loads((tmp_path / "results/runs/amigos/smoke/eeg-pt-arousal/fold0.json").read_text())
+    assert rec2["recognizer"]["cached"] is True          # the fused row's fine-tuned EEG model, reused
+    assert rec2["recognizer"]["key"] == rec["recognizers"]["eeg"]["key"]
+    assert any(str(p).endswith("amigos_fused.md") for p in out["outputs"])
+
+
+@pytest.mark.parametrize("cv", ["segments", "subjects"])
+def test_search_split_stays_inside_the_folds_training_part(cv):
+    pytest.importorskip("keras_tuner")
+    from transformer_ssl.tuning import RecognizerHyperModel, search_split
+
+    task, data = AmigosTask(), fake_data(n_subjects=6)
+    for fold in task.folds(None, {"k": 3}):
+        split, train, val = search_split(task, data, {"k": 3}, cv, fold)
+        assert set(train) | set(val) == set(split.train) and not set(train) & set(val)
+        assert not (set(train) | set(val)) & set(split.test)
+        if cv == "subjects":
+            assert not set(data.subject[train]) & set(data.subject[val])
+    assert set(RecognizerHyperModel("eeg").space()) == {"learning_rate", "fcn_hidden", "fcn_dropout", "l2"}

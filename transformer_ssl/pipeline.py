@@ -1,0 +1,640 @@
+"""AMIGOS files and EEG corpora -> model-ready 10-s segments (paper sections 4.1-4.1.2), cached on disk.
+
+AMIGOS (:func:`load_amigos_segments`), per participant, on the authors' preprocessed 128 Hz signals:
+
+1. Trials: empty trials (missing videos) and trials without arousal/valence ratings are skipped;
+   a trial with NaN/inf samples is skipped when the NaN fraction of a used channel exceeds
+   ``max_nan_fraction``, otherwise only the segments touching a NaN run are dropped
+   (``skip_policy="skip"``; ``"error"`` raises instead). Every skip is logged and listed in
+   ``report``.
+2. The first ``baseline_s`` = 5 s of each trial (pre-video baseline) are dropped (decision: the
+   baseline shows no video, so it carries no label).
+3. EEG: the paper's 10 channels F7 F3 T7 P7 O1 O2 P8 T8 F4 F8, zero-phase Butterworth band-pass
+   0.8-50 Hz of order 8 (section 4.1.2; ``eeg_band=(4.0, 45.0)`` gives section 4.1's setting,
+   which AMIGOS's preprocessed EEG already has). ECG: the left-arm lead (section 4.1), zero-phase
+   Butterworth low-pass 60 Hz (section 4.1; close to the 64 Hz Nyquist frequency, so it removes
+   little) of order 4 (assumption: the order is in the earlier ECG paper [15], which we lack).
+   Each finite run of a trial is filtered on its own (a NaN never spreads through a filter), whole:
+   with the baseline before it and the remainder after it, so the filter's edge transients (up to
+   twice the EEG's standard deviation in the first and last second at 0.8 Hz, order 8) fall into
+   samples that no segment uses (except where a run begins or ends at a NaN gap).
+4. Non-overlapping 10-s segments (1280 samples at 128 Hz) from the start of each run, or from the
+   end of the baseline when the run starts inside it; the remainder (< 10 s) of a run is dropped.
+5. Per-subject z-score (section 4.1.2): one mean and standard deviation per channel over all the
+   participant's segments (its own data only, no labels, no other participant).
+6. Labels: high (1) / low (0) arousal and valence: rating > threshold, where threshold is the
+   ``threshold`` statistic ("mean": the paper's "average value"; "median" offered) of the ratings
+   of the trials in scope, each trial counted once (not weighted by its number of segments).
+   ``threshold_scope="global"`` uses all loaded participants' trials (the paper's reading);
+   ``"participant"`` each participant's own trials. Because a threshold over test trials uses
+   test labels' distribution, the task should call :func:`fold_labels` with its training indices
+   (global scope: training trials only). The stored per-segment ratings make that possible.
+
+EEG corpora (:func:`load_pretrain_eeg`): every recording under the corpus root (see
+:mod:`transformer_ssl.data.corpora`), resampled to 128 Hz from the file's own rate, band-passed
+like AMIGOS's EEG, z-scored per recording (each corpus file is one subject's session), cut into
+non-overlapping 10-s segments. A file that fails its reader's checks (a missing channel, an
+undocumented rate, NaN samples ...) is skipped: logged at WARNING and listed in ``report``.
+
+ECG corpora (:func:`load_pretrain_ecg`, for the ECG model of the earlier paper [15]): WESAD chest
+ECG and EDF/BDF ECG channels below ``$ECG_CORPORA_ROOT`` (none by default: then AMIGOS's own
+left-arm ECG of each fold's training part is the whole ECG pretraining corpus), resampled to
+128 Hz, low-passed like AMIGOS's ECG, z-scored per recording, 10-s segments.
+
+Caches: ``<cache_dir>/amigos-segments/P<NN>-<key>.npz``, ``<cache_dir>/eeg-corpus-segments/
+<name>-<key>.npz`` and ``<cache_dir>/ecg-corpus-segments/<name>-<key>.npz``, ``key`` = hash of the
+file's SHA-256, the preprocessing parameters and :data:`PIPELINE_VERSION` (a hash of the source of
+this module, the readers and the ``preprocessing`` functions they call), so a changed file,
+parameter or code never returns stale arrays.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
+from preprocessing import ZScore, butter_bandpass, butter_lowpass
+from transformer_ssl.data import amigos as amigos_reader
+from transformer_ssl.data.amigos import (ECG_LEFT, PAPER_EEG_CHANNELS, AmigosFormatError, find_participants,
+                                         read_participant)
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).resolve().parent
+#: The source the cached arrays depend on: this module, the readers and the signal functions they call
+#: (filters, z-score, resampling, the WESAD reader of the ECG corpus).
+_CODE_FILES = {
+    "pipeline.py": _HERE / "pipeline.py", "data/amigos.py": _HERE / "data" / "amigos.py",
+    "data/corpora.py": _HERE / "data" / "corpora.py",
+    **{f"preprocessing/{m}.py": _HERE.parent / "preprocessing" / f"{m}.py"
+       for m in ("_checks", "filters", "normalize", "resample")},
+    "attx_keras/data/wesad.py": _HERE.parent / "attx_keras" / "data" / "wesad.py",
+}
+PIPELINE_VERSION = stable_hash({name: file_digest(path) for name, path in _CODE_FILES.items()}, 8)
+
+THRESHOLDS = ("mean", "median")
+SCOPES = ("global", "participant")
+SKIP_POLICIES = ("skip", "error")
+
+
+@dataclass(frozen=True)
+class AmigosParams:
+    """Preprocessing of AMIGOS (defaults = the paper; see the module docstring).
+
+    fs               Hz of AMIGOS's preprocessed signals (checked against each trial)
+    segment_s        segment length in s (10 s -> 1280 samples)
+    eeg_band         EEG band-pass edges in Hz: (0.8, 50.0) section 4.1.2 | (4.0, 45.0) section 4.1
+    eeg_order        Butterworth order of the EEG band-pass (8, section 4.1.2)
+    ecg_lowpass      ECG low-pass cut-off in Hz (60, section 4.1)
+    ecg_order        Butterworth order of the ECG low-pass (4: assumption)
+    baseline_s       seconds dropped at each trial's start (5: the pre-video baseline)
+    threshold        "mean" (the paper's "average value") | "median"
+    threshold_scope  "global" (all trials in scope) | "participant" (each participant's own trials)
+    skip_policy      "skip": skip and log defective trials/segments | "error": raise on a NaN trial
+    max_nan_fraction a trial is skipped when a used channel has more NaN/inf than this fraction;
+                     below it, only the segments touching NaN are dropped
+    eeg_channels     EEG channel names, in output order (the paper's 10)
+    ecg_channel      the ECG column ("ECG Left", section 4.1)
+    """
+
+    fs: float = 128.0
+    segment_s: float = 10.0
+    eeg_band: tuple = (0.8, 50.0)
+    eeg_order: int = 8
+    ecg_lowpass: float = 60.0
+    ecg_order: int = 4
+    baseline_s: float = 5.0
+    threshold: str = "mean"
+    threshold_scope: str = "global"
+    skip_policy: str = "skip"
+    max_nan_fraction: float = 0.5
+    eeg_channels: tuple = PAPER_EEG_CHANNELS
+    ecg_channel: str = ECG_LEFT
+
+    def __post_init__(self):
+        object.__setattr__(self, "eeg_band", tuple(float(b) for b in self.eeg_band))
+        object.__setattr__(self, "eeg_channels", tuple(self.eeg_channels))
+        if self.fs != amigos_reader.FS:
+            raise ValueError(f"fs: AMIGOS's preprocessed signals are {amigos_reader.FS:g} Hz, got {self.fs!r}")
+        if not self.segment_s > 0:
+            raise ValueError(f"segment_s: expected a positive length in s, got {self.segment_s!r}")
+        if len(self.eeg_band) != 2 or not 0 < self.eeg_band[0] < self.eeg_band[1] < self.fs / 2:
+            raise ValueError(f"eeg_band: expected (low, high) Hz with 0 < low < high < {self.fs / 2:g}, "
+                             f"got {self.eeg_band}")
+        if not 0 < self.ecg_lowpass < self.fs / 2:
+            raise ValueError(f"ecg_lowpass: expected a cut-off below the Nyquist frequency {self.fs / 2:g} Hz, "
+                             f"got {self.ecg_lowpass!r}")
+        if self.baseline_s < 0:
+            raise ValueError(f"baseline_s: expected >= 0 s, got {self.baseline_s!r}")
+        if self.threshold not in THRESHOLDS:
+            raise ValueError(f"threshold: expected one of {THRESHOLDS}, got {self.threshold!r}")
+        if self.threshold_scope not in SCOPES:
+            raise ValueError(f"threshold_scope: expected one of {SCOPES}, got {self.threshold_scope!r}")
+        if self.skip_policy not in SKIP_POLICIES:
+            raise ValueError(f"skip_policy: expected one of {SKIP_POLICIES}, got {self.skip_policy!r}")
+        if not 0.0 <= self.max_nan_fraction <= 1.0:
+            raise ValueError(f"max_nan_fraction: expected a fraction 0-1, got {self.max_nan_fraction!r}")
+        unknown = [c for c in (*self.eeg_channels, self.ecg_channel) if c not in amigos_reader.CHANNELS]
+        if unknown:
+            raise ValueError(f"eeg_channels/ecg_channel: {unknown} are not AMIGOS channels "
+                             f"{list(amigos_reader.CHANNELS)}")
+
+    @property
+    def segment(self) -> int:
+        """Samples per segment (1280 for 10 s at 128 Hz)."""
+        return int(round(self.segment_s * self.fs))
+
+    def preprocessing_key(self) -> dict:
+        """The parameters that change the cached arrays (the label threshold does not)."""
+        d = asdict(self)
+        d.pop("threshold"), d.pop("threshold_scope")
+        return d
+
+
+@dataclass(frozen=True)
+class AmigosSegments:
+    """Model-ready AMIGOS segments (N of them).
+
+    eeg             (N, 1280, 10) float32, z-scored per subject, channels F7 F3 T7 P7 O1 O2 P8 T8 F4 F8
+    ecg             (N, 1280, 1) float32, left-arm ECG, z-scored per subject
+    arousal, valence              (N,) int64 0/1 (rating > threshold, see ``thresholds``)
+    arousal_rating, valence_rating (N,) float64 self-assessments 1-9
+    subject         (N,) str 'P01'
+    trial           (N,) int64 0-based cell index in the participant's file
+    video_id        (N,) str
+    segment         (N,) int64 index of the segment within its trial (0-based, in time order)
+    fingerprint     hash of raw-file digests + parameters + code (the cache key)
+    source          "AMIGOS at <root>" or "synthetic AMIGOS (...)"
+    report          per-trial lines: lengths, NaN fractions, skips
+    thresholds      {"arousal": t, "valence": t} (global) or {"arousal": {"P01": t, ...}, ...}
+    params          the :class:`AmigosParams` used
+    """
+
+    eeg: np.ndarray
+    ecg: np.ndarray
+    arousal: np.ndarray
+    valence: np.ndarray
+    arousal_rating: np.ndarray
+    valence_rating: np.ndarray
+    subject: np.ndarray
+    trial: np.ndarray
+    video_id: np.ndarray
+    segment: np.ndarray
+    fingerprint: str
+    source: str
+    report: list = field(default_factory=list)
+    thresholds: dict = field(default_factory=dict)
+    params: AmigosParams = field(default_factory=AmigosParams)
+
+    def __len__(self) -> int:
+        return int(self.subject.size)
+
+    @property
+    def trial_key(self) -> np.ndarray:
+        """(N,) str '<subject>/<trial>': one id per (participant, video) for group-wise splits."""
+        return np.char.add(np.char.add(self.subject.astype(str), "/"), self.trial.astype(str))
+
+
+_ARRAYS = ("eeg", "ecg", "arousal_rating", "valence_rating", "trial", "video_id", "segment")
+
+
+def _finite_runs(ok: np.ndarray) -> list[tuple[int, int]]:
+    """[(start, stop)] of the runs of True in a 1-D boolean array (stop exclusive)."""
+    padded = np.concatenate([[False], ok, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def preprocess_participant(part: amigos_reader.AmigosParticipant, params: AmigosParams) -> tuple[dict, list[str]]:
+    """Steps 1-5 of the module docstring for one read participant. Returns (arrays, report lines)."""
+    p = params
+    seg = p.segment
+    eeg_rows = [amigos_reader.CHANNELS.index(c) for c in p.eeg_channels]
+    ecg_row = amigos_reader.CHANNELS.index(p.ecg_channel)
+    used = eeg_rows + [ecg_row]
+    report = list(part.report)
+    out = {k: [] for k in _ARRAYS}
+    for t in part.trials:
+        where = f"{part.participant} trial {t.index} (video {t.video_id})"
+        if t.fs != p.fs:
+            raise AmigosFormatError(f"{part.path}: {where} is at {t.fs:g} Hz, expected {p.fs:g} Hz")
+        if not t.has_ratings:
+            _skip(report, f"{where}: no arousal/valence rating (missing, NaN or outside 1-9); skipped (unlabelled)")
+            continue
+        nan_frac = t.nan_fraction[used]
+        if nan_frac.any():
+            worst = float(nan_frac.max())
+            if p.skip_policy == "error":
+                raise AmigosFormatError(f"{part.path}: {where} holds NaN/inf samples ({worst:.1%} of channel "
+                                        f"{amigos_reader.CHANNELS[used[int(np.argmax(nan_frac))]]}); "
+                                        "skip_policy='error'")
+            if worst > p.max_nan_fraction:
+                _skip(report, f"{where}: {worst:.1%} NaN/inf > max_nan_fraction {p.max_nan_fraction:g}; skipped")
+                continue
+        base = int(round(p.baseline_s * p.fs))
+        x = t.signals[used]
+        ok = np.isfinite(x).all(axis=0)
+        k = 0
+        for a, b in _finite_runs(ok):
+            start = max(a, base)  # segments begin after the baseline
+            n_seg = (b - start) // seg
+            if n_seg <= 0:
+                continue
+            # Filter the whole finite run (baseline and remainder included): at the trial's ends the zero-phase
+            # filter's edge transients then fall into samples that no segment uses.
+            run = x[:, a:b]
+            eeg = butter_bandpass(run[:-1], p.eeg_band[0], p.eeg_band[1], p.fs, order=p.eeg_order, axis=-1)
+            ecg = butter_lowpass(run[-1:], p.ecg_lowpass, p.fs, order=p.ecg_order, axis=-1)
+            both = np.concatenate([eeg, ecg])[:, start - a:start - a + n_seg * seg]
+            both = both.reshape(len(used), n_seg, seg).transpose(1, 2, 0)
+            out["eeg"].append(both[..., :-1])
+            out["ecg"].append(both[..., -1:])
+            out["segment"].append(np.arange(k, k + n_seg))
+            k += n_seg
+        dropped = int((~ok[base:]).sum())
+        if dropped:
+            _skip(report, f"{where}: {dropped} NaN/inf sample(s) after the baseline; segments touching them dropped")
+        if k == 0:
+            _skip(report, f"{where}: no finite run of {p.segment_s:g} s after the baseline; no segment")
+            continue
+        out["arousal_rating"].append(np.full(k, t.arousal))
+        out["valence_rating"].append(np.full(k, t.valence))
+        out["trial"].append(np.full(k, t.index))
+        out["video_id"].append(np.full(k, t.video_id, dtype="<U8"))
+    if not out["eeg"]:
+        _skip(report, f"{part.participant}: no usable segment in any trial; participant skipped")
+        return _no_segments(seg, len(eeg_rows)), report
+    arrays = {k: np.concatenate(v) for k, v in out.items()}
+    # Step 5: per-subject z-score over the participant's own segments, one statistic per channel.
+    for key in ("eeg", "ecg"):
+        arrays[key] = ZScore(axis=(0, 1)).fit_transform(arrays[key]).astype(np.float32)
+    arrays["trial"] = arrays["trial"].astype(np.int64)
+    arrays["segment"] = arrays["segment"].astype(np.int64)
+    return arrays, report
+
+
+def _no_segments(seg: int, n_eeg: int) -> dict:
+    """The arrays of a participant without any usable segment (N = 0)."""
+    return {"eeg": np.zeros((0, seg, n_eeg), np.float32), "ecg": np.zeros((0, seg, 1), np.float32),
+            "arousal_rating": np.zeros(0), "valence_rating": np.zeros(0), "trial": np.zeros(0, np.int64),
+            "video_id": np.zeros(0, dtype="<U8"), "segment": np.zeros(0, np.int64)}
+
+
+def _skip(report: list, line: str) -> None:
+    report.append(line)
+    log.info("%s", line)
+
+
+def _participant_arrays(path: Path, params: AmigosParams, cache_dir) -> tuple[dict, list[str], str]:
+    digest = cached_file_digest(path, cache_dir) if cache_dir else file_digest(path)
+    key = stable_hash({"file": digest, "params": params.preprocessing_key(), "version": PIPELINE_VERSION})
+    pid = amigos_reader.participant_id(path)
+    cached = Path(cache_dir) / "amigos-segments" / f"{pid}-{key}.npz" if cache_dir else None
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in _ARRAYS}
+            report = [str(s) for s in z["report"]]
+        return arrays, report, key
+    arrays, report = preprocess_participant(read_participant(path), params)
+    if cached is not None:
+        buf = io.BytesIO()
+        np.savez(buf, report=np.asarray(report, dtype=str), **arrays)
+        atomic_write_bytes(cached, buf.getvalue())
+    return arrays, report, key
+
+
+def rating_threshold(ratings, how: str = "mean") -> float:
+    """The ``how`` statistic ("mean" | "median") of per-trial ratings (each trial once)."""
+    r = np.asarray(ratings, dtype=float)
+    if r.size == 0:
+        raise ValueError("ratings: no rating to compute a threshold from")
+    if how not in THRESHOLDS:
+        raise ValueError(f"how: expected one of {THRESHOLDS}, got {how!r}")
+    return float(np.mean(r) if how == "mean" else np.median(r))
+
+
+def _per_trial(seg: AmigosSegments, index, rating: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(trial keys, ratings) of the distinct trials among the segments ``index``."""
+    keys = seg.trial_key[index]
+    uniq, first = np.unique(keys, return_index=True)
+    return uniq, rating[index][first]
+
+
+def fold_labels(segments: AmigosSegments, train_index=None, params: AmigosParams | None = None) -> dict:
+    """High/low labels of all N segments with thresholds computed from the training part only.
+
+    train_index  indices of the training segments (None: all segments, the paper's reading)
+    params       threshold settings (default: ``segments.params``)
+
+    Scope "global": one threshold per target over the distinct training trials. Scope
+    "participant": each participant's threshold over its own training trials (all its trials
+    when it has none in the training part, e.g. a held-out subject: this uses that subject's own
+    ratings, never other subjects'). Returns ``{"arousal": (N,) int64, "valence": (N,) int64,
+    "thresholds": {...}}``.
+    """
+    p = params or segments.params
+    n = len(segments)
+    idx = np.arange(n) if train_index is None else np.asarray(train_index, dtype=np.int64).reshape(-1)
+    if idx.size == 0:
+        raise ValueError("train_index: empty; cannot compute a label threshold")
+    if idx.min() < 0 or idx.max() >= n:
+        raise ValueError(f"train_index: indices must lie in [0, {n}), got {idx.min()}..{idx.max()}")
+    out, thresholds = {}, {}
+    for target in ("arousal", "valence"):
+        rating = getattr(segments, f"{target}_rating")
+        if p.threshold_scope == "global":
+            th = rating_threshold(_per_trial(segments, idx, rating)[1], p.threshold)
+            thresholds[target] = th
+            out[target] = (rating > th).astype(np.int64)
+        else:
+            per, labels = {}, np.zeros(n, dtype=np.int64)
+            for s in np.unique(segments.subject):
+                mine = segments.subject == s
+                own = idx[mine[idx]]
+                th = rating_threshold(_per_trial(segments, own if own.size else np.flatnonzero(mine), rating)[1],
+                                      p.threshold)
+                per[str(s)] = th
+                labels[mine] = rating[mine] > th
+            thresholds[target] = per
+            out[target] = labels
+    out["thresholds"] = thresholds
+    return out
+
+
+def load_amigos_segments(root, params: AmigosParams | None = None, cache_dir=None, participants=None,
+                         source: str | None = None) -> AmigosSegments:
+    """Segments of every participant file under ``root`` (or the listed ``participants``: 'P01' or 1).
+
+    ``cache_dir`` (optional) holds the per-participant arrays and file digests. Labels use
+    :func:`fold_labels` over all segments (the paper's reading); recompute them per fold with
+    ``fold_labels(segments, train_index)``. Raises ``FileNotFoundError`` when no file is found.
+    """
+    params = params or AmigosParams()
+    paths = find_participants(root, participants)
+    parts, keys, report, subjects = [], [], [], []
+    for path in paths:
+        arrays, rep, key = _participant_arrays(path, params, cache_dir)
+        parts.append(arrays)
+        keys.append(key)
+        report.extend(rep)
+        subjects.append(np.full(arrays["trial"].size, amigos_reader.participant_id(path)))
+    if not any(a["trial"].size for a in parts):
+        raise AmigosFormatError(f"{root}: no usable segment in any participant file; the report:\n" + "\n".join(report))
+    cat = {k: np.concatenate([a[k] for a in parts]) for k in _ARRAYS}
+    fingerprint = stable_hash({"participants": keys, "labels": [params.threshold, params.threshold_scope]})
+    seg = AmigosSegments(arousal=np.zeros(0), valence=np.zeros(0), subject=np.concatenate(subjects).astype(str),
+                         fingerprint=fingerprint, source=source or f"AMIGOS at {root}", report=report,
+                         params=params, **cat)
+    labels = fold_labels(seg)
+    return replace(seg, arousal=labels["arousal"], valence=labels["valence"], thresholds=labels["thresholds"])
+
+
+def _external_root(data_root, env_var: str, synthetic: str | None = None, cache_dir=None) -> Path | None:
+    """``data_root``, else ``$env_var``, else None; when None and a ``synthetic`` default must be
+    written, ``cache_dir`` is required (an error naming both otherwise)."""
+    root = data_root or os.environ.get(env_var)
+    if root:
+        return Path(root)
+    if synthetic is not None and cache_dir is None:
+        raise ValueError(f"cache_dir: needed to write {synthetic} when neither data_root nor {env_var} is set")
+    return None
+
+
+def amigos_root(data_root=None, cache_dir=None, *, n_participants: int = 6, trial_seconds: float = 45.0,
+                seed: int = 0) -> tuple[Path, str]:
+    """Where AMIGOS is: ``data_root``, else ``$AMIGOS_ROOT``, else the synthetic default written into
+    ``cache_dir`` (sizes from the keyword arguments). Returns (root, source description)."""
+    root = _external_root(data_root, "AMIGOS_ROOT", "the synthetic AMIGOS", cache_dir)
+    if root:
+        return root, f"AMIGOS at {root}"
+    from transformer_ssl.data.synthetic import GENERATOR_VERSION
+    from transformer_ssl.data.synthetic_amigos import ensure_synthetic_amigos
+
+    root = ensure_synthetic_amigos(cache_dir, n_participants=n_participants, trial_seconds=trial_seconds, seed=seed)
+    return root, (f"synthetic AMIGOS ({n_participants} participants, {trial_seconds:g}-s short trials, "
+                  f"seed {seed}, generator {GENERATOR_VERSION})")
+
+
+@dataclass(frozen=True)
+class PretrainCorpus:
+    """Unlabeled EEG segments for masked-value pretraining.
+
+    eeg          (M, 1280, 10) float32, z-scored per recording, channels F7 F3 T7 P7 O1 O2 P8 T8 F4 F8
+    recording    (M,) str, the file of each segment relative to the corpus root
+    corpus       (M,) str, 'eegmmidb' | 'way-eeg-gal' | 'kaya2018'
+    fingerprint  hash of the files' digests, the parameters, the selection and the code
+    source       "EEG corpora at <root>" or "synthetic EEG corpora (...)"
+    report       one line per recording (rate, seconds, segments)
+    """
+
+    eeg: np.ndarray
+    recording: np.ndarray
+    corpus: np.ndarray
+    fingerprint: str
+    source: str
+    report: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.recording.size)
+
+
+def _check_max_segments(max_segments) -> None:
+    if max_segments is not None and (isinstance(max_segments, bool) or not isinstance(max_segments, (int, np.integer))
+                                     or max_segments < 1):
+        raise ValueError(f"max_segments: expected a positive integer or None, got {max_segments!r}")
+
+
+def _cached_recording(path: Path, root: Path, params: dict, cache_dir, folder: str, make):
+    """``(segments, corpus, report line, key)`` of one corpus file: from ``<cache_dir>/<folder>/`` or
+    ``make(path, rel) -> (segments, corpus, line)`` (then cached), keyed like the AMIGOS arrays."""
+    digest = cached_file_digest(path, cache_dir) if cache_dir else file_digest(path)
+    key = stable_hash({"file": digest, "params": params, "version": PIPELINE_VERSION})
+    cached = Path(cache_dir) / folder / f"{path.stem}-{key}.npz" if cache_dir else None
+    if cached is not None and cached.is_file():
+        with np.load(cached, allow_pickle=False) as z:
+            return z["segments"], str(z["corpus"]), str(z["line"]), key
+    segments, corpus, line = make(path, path.relative_to(root))
+    if cached is not None:
+        buf = io.BytesIO()
+        np.savez(buf, segments=segments, corpus=np.asarray(corpus), line=np.asarray(line))
+        atomic_write_bytes(cached, buf.getvalue())
+    return segments, corpus, line, key
+
+
+def _gather(root: Path, paths, params: dict, cache_dir, folder: str, make, max_segments, what: str):
+    """Segments of every file in ``paths`` (:func:`_cached_recording`); a file that fails its reader's
+    checks (:class:`~transformer_ssl.data.corpora.CorpusFormatError` or WESAD's format error, both
+    ``ValueError``) is skipped, logged at WARNING and listed in the report, never silently. Then
+    ``max_segments`` evenly spaced segments are kept. Returns (segments, recording, corpus, report,
+    fingerprint)."""
+    segs, recs, corpora_, report, keys = [], [], [], [], []
+    for path in paths:
+        rel = str(path.relative_to(root))
+        try:
+            x, corpus, line, key = _cached_recording(path, root, params, cache_dir, folder, make)
+        except ValueError as err:  # CorpusFormatError and the readers' other format errors
+            line = f"{rel}: skipped ({err})"
+            log.warning("%s", line)
+            report.append(line)
+            keys.append(stable_hash({"skipped": rel, "reason": str(err)}))
+            continue
+        segs.append(x)
+        recs.append(np.full(len(x), rel))
+        corpora_.append(np.full(len(x), corpus))
+        report.append(line)
+        keys.append(key)
+    total = sum(len(x) for x in segs)
+    if total == 0:
+        raise ValueError(f"{root}: no {what} segment of {params['segment_s']:g} s in any of {len(paths)} file(s); "
+                         "the report:\n" + "\n".join(report))
+    x, recording, corpus = np.concatenate(segs), np.concatenate(recs).astype(str), np.concatenate(corpora_).astype(str)
+    if max_segments is not None and max_segments < total:
+        keep = np.unique(np.round(np.linspace(0, total - 1, max_segments)).astype(np.int64))
+        x, recording, corpus = x[keep], recording[keep], corpus[keep]
+        report.append(f"kept {len(keep)} of {total} segments (max_segments={max_segments}, evenly spaced)")
+    return x, recording, corpus, report, stable_hash({"recordings": keys, "max_segments": max_segments})
+
+
+def _eeg_segments(params: dict):
+    """``make`` of :func:`_cached_recording` for an EEG corpus file: 10 channels, band-passed, z-scored
+    per recording and channel, non-overlapping segments (M, seg, 10) float32."""
+    from transformer_ssl.data.corpora import load_eeg
+
+    def make(path: Path, rel):
+        rec = load_eeg(path, fs=params["fs"])
+        seg = int(round(params["segment_s"] * params["fs"]))
+        n_seg = rec.data.shape[1] // seg
+        line = f"{rel}: {rec.corpus}, {rec.source_fs:g} Hz -> {rec.fs:g} Hz, {rec.seconds:.1f} s, {n_seg} segment(s)"
+        if n_seg == 0:
+            line += f" (shorter than {params['segment_s']:g} s: no segment)"
+            log.info("%s", line)
+            return np.zeros((0, seg, len(rec.channels)), dtype=np.float32), rec.corpus, line
+        # filter the whole recording, then cut: the end transient falls into the unused remainder
+        x = butter_bandpass(rec.data, params["band"][0], params["band"][1], rec.fs, order=params["order"], axis=-1)
+        x = ZScore(axis=-1).fit_transform(x[:, : n_seg * seg])  # per recording and channel
+        return x.reshape(len(rec.channels), n_seg, seg).transpose(1, 2, 0).astype(np.float32), rec.corpus, line
+
+    return make
+
+
+def load_pretrain_eeg(corpus_root, cache_dir=None, fs: float = 128.0, segment_s: float = 10.0,
+                      band=(0.8, 50.0), order: int = 8, max_segments: int | None = None,
+                      source: str | None = None) -> PretrainCorpus:
+    """10-s segments of every corpus recording below ``corpus_root`` (see the module docstring).
+
+    fs            output rate in Hz (128, AMIGOS's)
+    segment_s     segment length in s
+    band, order   Butterworth band-pass edges (Hz) and order, as AMIGOS's EEG (section 4.1.2)
+    max_segments  keep at most this many, evenly spaced over all recordings in file order
+                  (deterministic), or None for all
+
+    A file that fails its reader's checks (missing channel, unexpected rate, NaN ...) is skipped
+    with its reason logged (WARNING) and listed in ``report``; no usable segment at all is an error.
+    """
+    from transformer_ssl.data.corpora import find_recordings
+
+    _check_max_segments(max_segments)
+    band = tuple(float(b) for b in band)
+    if len(band) != 2 or not 0 < band[0] < band[1] < fs / 2:
+        raise ValueError(f"band: expected (low, high) Hz with 0 < low < high < {fs / 2:g}, got {band}")
+    params = {"fs": float(fs), "segment_s": float(segment_s), "band": band, "order": int(order)}
+    root = Path(corpus_root)
+    eeg, recording, corpus, report, fingerprint = _gather(root, find_recordings(root), params, cache_dir,
+                                                          "eeg-corpus-segments", _eeg_segments(params),
+                                                          max_segments, "EEG")
+    return PretrainCorpus(eeg=eeg, recording=recording, corpus=corpus, fingerprint=fingerprint,
+                          source=source or f"EEG corpora at {root}", report=report)
+
+
+def pretrain_root(data_root=None, cache_dir=None, *, seconds: float = 60.0, n_per_corpus: int = 2,
+                  seed: int = 0) -> tuple[Path, str]:
+    """Where the EEG corpora are: ``data_root``, else ``$EEG_CORPORA_ROOT``, else the synthetic default
+    written into ``cache_dir`` (``n_per_corpus`` recordings of ``seconds`` s per corpus). Returns
+    (root, source description)."""
+    root = _external_root(data_root, "EEG_CORPORA_ROOT", "the synthetic EEG corpora", cache_dir)
+    if root:
+        return root, f"EEG corpora at {root}"
+    from transformer_ssl.data.synthetic import GENERATOR_VERSION
+    from transformer_ssl.data.synthetic_corpora import ensure_synthetic_corpora
+
+    root = ensure_synthetic_corpora(cache_dir, seconds=seconds, n_per_corpus=n_per_corpus, seed=seed)
+    return root, (f"synthetic EEG corpora (eegmmidb, WAY-EEG-GAL, Kaya 2018; {n_per_corpus} x {seconds:g} s each, "
+                  f"seed {seed}, generator {GENERATOR_VERSION})")
+
+
+@dataclass(frozen=True)
+class EcgCorpus:
+    """Unlabeled ECG segments for the ECG model's pretraining (besides AMIGOS's own training ECG).
+
+    ecg          (M, 1280, 1) float32, z-scored per recording
+    recording    (M,) str, the file of each segment relative to the corpus root
+    corpus       (M,) str, 'wesad' | 'edf' | 'bdf'
+    fingerprint, source, report   as :class:`PretrainCorpus`
+    """
+
+    ecg: np.ndarray
+    recording: np.ndarray
+    corpus: np.ndarray
+    fingerprint: str
+    source: str
+    report: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.recording.size)
+
+def _ecg_segments(params: dict):
+    """``make`` of :func:`_cached_recording` for an ECG file: low-passed, z-scored per recording,
+    non-overlapping segments (M, seg, 1) float32."""
+    from transformer_ssl.data.corpora import load_ecg
+
+    def make(path: Path, rel):
+        rec = load_ecg(path, fs=params["fs"])
+        seg = int(round(params["segment_s"] * params["fs"]))
+        n_seg = rec.data.size // seg
+        line = (f"{rel}: {rec.corpus} channel {rec.channel}, {rec.source_fs:g} Hz -> {rec.fs:g} Hz, "
+                f"{rec.data.size / rec.fs:.1f} s, {n_seg} segment(s)")
+        if n_seg == 0:
+            log.info("%s", line)
+            return np.zeros((0, seg, 1), dtype=np.float32), rec.corpus, line
+        x = butter_lowpass(rec.data, params["lowpass"], rec.fs, order=params["order"])[: n_seg * seg]
+        return ZScore(axis=-1).fit_transform(x).reshape(n_seg, seg, 1).astype(np.float32), rec.corpus, line
+
+    return make
+
+
+def load_pretrain_ecg(corpus_root, cache_dir=None, fs: float = 128.0, segment_s: float = 10.0,
+                      lowpass: float = 60.0, order: int = 4, max_segments: int | None = None,
+                      source: str | None = None) -> EcgCorpus:
+    """10-s ECG segments of every WESAD pickle and EDF/BDF ECG channel below ``corpus_root``
+    (:func:`transformer_ssl.data.corpora.find_ecg_recordings`), resampled to ``fs``, low-passed like
+    AMIGOS's ECG (``lowpass`` Hz, Butterworth ``order``), z-scored per recording. ``max_segments`` and
+    the skipping of files that fail their reader's checks as :func:`load_pretrain_eeg`. AMIGOS's own
+    ECG is not included: take ``segments.ecg[train_idx]``."""
+    from transformer_ssl.data.corpora import find_ecg_recordings
+
+    _check_max_segments(max_segments)
+    if not 0 < lowpass < fs / 2:
+        raise ValueError(f"lowpass: expected a cut-off below the Nyquist frequency {fs / 2:g} Hz, got {lowpass!r}")
+    params = {"fs": float(fs), "segment_s": float(segment_s), "lowpass": float(lowpass), "order": int(order)}
+    root = Path(corpus_root)
+    ecg, recording, corpus, report, fingerprint = _gather(root, find_ecg_recordings(root), params, cache_dir,
+                                                          "ecg-corpus-segments", _ecg_segments(params),
+                                                          max_segments, "ECG")
+    return EcgCorpus(ecg=ecg, recording=recording, corpus=corpus, fingerprint=fingerprint,
+                     source=source or f"ECG corpora at {root}", report=report)
+
+
+def ecg_pretrain_root(data_root=None) -> Path | None:
+    """``data_root``, else ``$ECG_CORPORA_ROOT``, else None (no external ECG: AMIGOS's own training ECG
+    only, the issue's default)."""
+    return _external_root(data_root, "ECG_CORPORA_ROOT")
+
+
+__all__ = ["AmigosParams", "AmigosSegments", "PretrainCorpus", "amigos_root", "fold_labels", "load_amigos_segments",
+           "load_pretrain_eeg", "preprocess_participant", "pretrain_root", "rating_threshold", "PIPELINE_VERSION",
+           "EcgCorpus", "ecg_pretrain_root", "load_pretrain_ecg"]

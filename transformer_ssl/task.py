@@ -1,0 +1,391 @@
+"""The AMIGOS experiment task: pre-training, fine-tuning and late fusion per fold (sections 4-5).
+
+One row of a table = one ``config``::
+
+    {"model": "eeg" | "ecg" | "fused", "pretrain": bool, "target": "arousal" | "valence",
+     "cv": "segments" | "subjects"}
+
+Per fold (``fold0`` .. ``fold{k-1}``; ``cv="segments"``: the paper's 10-fold CV over segments,
+``cv="subjects"``: the stricter variant, 10 folds over participants, no participant in two parts):
+
+1. labels: high/low = rating > mean rating of the fold's *training* trials
+   (:func:`transformer_ssl.pipeline.fold_labels`; test ratings never set the threshold);
+2. MVP pre-training (``pretrain=True``) of the modality's encoder on the fold's pre-training
+   corpus: the external EEG corpora (other people) + the fold's *training* AMIGOS segments for EEG;
+   AMIGOS's training left-arm ECG (+ ``$ECG_CORPORA_ROOT`` recordings, other people) for ECG.
+   :meth:`AmigosTask.pretrain_indices` checks that no test segment is in it (``LeakageError``);
+3. fine-tuning of a recognizer per target (BCE, ``StepDecay(1e-4, 0.65, 45 epochs)``, coupled L2
+   1e-5, every weight trainable) with :class:`experiments.training.FoldTrainer`;
+4. ``model="fused"``: the two fine-tuned recognizers of the fold (frozen, inference mode) give
+   their hidden-layer features, and Fig. 2's multimodal classifier trains on them (52 epochs,
+   ``StepDecay(1e-5, 0.65, 20 epochs)``). Because the recognizers are frozen and run with
+   ``training=False``, their features are computed once and the classifier is trained on them:
+   the same training as running the whole fused model, without 52 passes through two Transformers.
+
+Artefacts are cached in ``<cache_dir>/transformer_ssl/`` as ``.keras`` files keyed by everything
+they depend on (corpus and data fingerprints, the fold's training indices, the label thresholds,
+the training parameters, the seed and a hash of this package's model code): a pre-trained encoder
+of a fold is computed once and reused by every table and target; a fine-tuned recognizer once and
+reused by the single-modality and the fused rows.
+
+Profile parameters (``ExperimentSpec.profiles[...].params``):
+    n_participants, trial_seconds      synthetic AMIGOS size (ignored for real data, except that
+                                       n_participants keeps the first N participants found)
+    max_trials, max_segments_per_trial keep the first N trials (by cell) per participant and the
+                                       first M segments per trial (None: all)
+    k, n_folds                         k-fold CV (paper 10); the first n_folds folds are run (None: all)
+    corpus_seconds, corpus_per_corpus  synthetic EEG corpora size; corpus_max_segments: cap (None: all)
+    pretrain_epochs, pretrain_warmup_epochs, pretrain_batch, pretrain_lr, pretrain_l2
+    finetune_epochs, finetune_decay_epochs, finetune_batch, finetune_lr, finetune_l2
+    fusion_epochs, fusion_decay_epochs, fusion_batch, fusion_lr, fusion_l2
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from experiments import metrics as M
+from experiments.cv import LeakageError, Split, check_disjoint, kfold_splits
+from experiments.store import atomic_save_model, atomic_write_json, file_digest, stable_hash
+from experiments.task import Prepared, RunOptions
+
+MODELS = ("eeg", "ecg", "fused")
+TARGETS = ("arousal", "valence")
+CVS = ("segments", "subjects")
+CLASS_NAMES = ["low", "high"]
+SYNTHETIC_SEED = 0
+_CODE = ("layers.py", "models.py", "pretrain.py", "optimizers.py", "schedules.py", "task.py")
+CODE_HASH = stable_hash({f: file_digest(Path(__file__).resolve().parent / f) for f in _CODE}, 12)
+
+#: The paper's training settings (sections 4.3-4.4); batch sizes are not given (assumption: 32).
+PAPER_TRAINING = dict(pretrain_epochs=500, pretrain_warmup_epochs=30, pretrain_batch=32, pretrain_lr=5e-4,
+                      pretrain_l2=5e-3, finetune_epochs=100, finetune_decay_epochs=45, finetune_batch=32,
+                      finetune_lr=1e-4, finetune_l2=1e-5, fusion_epochs=52, fusion_decay_epochs=20,
+                      fusion_batch=32, fusion_lr=1e-5, fusion_l2=1e-5)
+
+
+def parse_config(config: dict) -> tuple[str, bool, str, str]:
+    """(model, pretrain, target, cv) of a row config, validated."""
+    unknown = set(config) - {"model", "pretrain", "target", "cv"}
+    if unknown:
+        raise ValueError(f"config: unknown key(s) {sorted(unknown)}; expected model, pretrain, target, cv")
+    model, target, cv = config.get("model"), config.get("target"), config.get("cv", "segments")
+    pretrain = config.get("pretrain", True)
+    if model not in MODELS:
+        raise ValueError(f"config model: expected one of {MODELS}, got {model!r}")
+    if target not in TARGETS:
+        raise ValueError(f"config target: expected one of {TARGETS}, got {target!r}")
+    if cv not in CVS:
+        raise ValueError(f"config cv: expected one of {CVS}, got {cv!r}")
+    if not isinstance(pretrain, bool):
+        raise ValueError(f"config pretrain: expected true or false, got {pretrain!r}")
+    return model, pretrain, target, cv
+
+
+def _seed(*parts) -> int:
+    return int(stable_hash(list(parts), 8), 16) % (2 ** 31 - 1)
+
+
+def _say(message: str) -> None:
+    print(f"  [transformer_ssl] {message}", flush=True)
+
+
+class AmigosData:
+    """What :meth:`AmigosTask.prepare` returns in ``Prepared.data``: the kept AMIGOS segments,
+    the external pre-training corpora and the cache folder."""
+
+    def __init__(self, segments, keep: np.ndarray, eeg_corpus, ecg_corpus, cache_dir: Path):
+        self.segments, self.keep = segments, keep
+        self.eeg_corpus, self.ecg_corpus, self.cache_dir = eeg_corpus, ecg_corpus, Path(cache_dir)
+        self.eeg = segments.eeg[keep]
+        self.ecg = segments.ecg[keep]
+        self.subject = segments.subject[keep]
+
+    def __len__(self) -> int:
+        return int(self.keep.size)
+
+
+def select_segments(segments, max_trials: int | None, max_segments_per_trial: int | None) -> np.ndarray:
+    """Indices of the first ``max_trials`` trials (by cell index) of each participant and the first
+    ``max_segments_per_trial`` segments of each kept trial (None: no limit), in data order."""
+    keep = []
+    for s in np.unique(segments.subject):
+        mine = np.flatnonzero(segments.subject == s)
+        trials = np.unique(segments.trial[mine])
+        if max_trials is not None:
+            trials = trials[:max_trials]
+        for t in trials:
+            idx = mine[segments.trial[mine] == t]
+            idx = idx[np.argsort(segments.segment[idx], kind="stable")]
+            keep.extend(idx[:max_segments_per_trial] if max_segments_per_trial is not None else idx)
+    return np.asarray(sorted(keep), dtype=np.int64)
+
+
+class AmigosTask:
+    name = "amigos"
+    version = "1"
+    env_var = "AMIGOS_ROOT"
+
+    # ------------------------------------------------------------------ data
+    def prepare(self, params: dict, data_root: str | None, cache_dir: Path, *, allow_missing: bool = False) -> Prepared:
+        """AMIGOS segments (real or synthetic), the kept subset, and the external pre-training corpora."""
+        from transformer_ssl.pipeline import (AmigosParams, amigos_root, ecg_pretrain_root, load_amigos_segments,
+                                              load_pretrain_ecg, load_pretrain_eeg, pretrain_root)
+
+        cache_dir = Path(cache_dir)
+        n_part = params.get("n_participants")
+        root, source = amigos_root(data_root, cache_dir, n_participants=n_part or 40,
+                                   trial_seconds=params.get("trial_seconds", 45.0), seed=SYNTHETIC_SEED)
+        participants = None
+        if (data_root or os.environ.get(self.env_var)) and n_part:
+            from transformer_ssl.data.amigos import find_participants, participant_id
+
+            found = [participant_id(p) for p in find_participants(root)]
+            if len(found) < n_part and not allow_missing:
+                raise ValueError(f"{root}: the profile asks for {n_part} participants, found {len(found)} "
+                                 f"({', '.join(found)}); pass --allow-missing-subjects to use those present")
+            participants = found[:n_part]
+        segments = load_amigos_segments(root, AmigosParams(), cache_dir, participants=participants, source=source)
+        keep = select_segments(segments, params.get("max_trials"), params.get("max_segments_per_trial"))
+        if keep.size < 2:
+            raise ValueError(f"{root}: only {keep.size} segment(s) after selection; need at least 2")
+        corpus_root, corpus_source = pretrain_root(None, cache_dir, seconds=params.get("corpus_seconds", 60.0),
+                                                   n_per_corpus=params.get("corpus_per_corpus", 2),
+                                                   seed=SYNTHETIC_SEED)
+        eeg_corpus = load_pretrain_eeg(corpus_root, cache_dir, max_segments=params.get("corpus_max_segments"),
+                                       source=corpus_source)
+        ecg_root = ecg_pretrain_root(None)
+        ecg_corpus = (load_pretrain_ecg(ecg_root, cache_dir, max_segments=params.get("corpus_max_segments"))
+                      if ecg_root else None)
+        data = AmigosData(segments, keep, eeg_corpus, ecg_corpus, cache_dir)
+        fingerprint = stable_hash({"amigos": segments.fingerprint, "keep": keep, "eeg_corpus": eeg_corpus.fingerprint,
+                                   "ecg_corpus": getattr(ecg_corpus, "fingerprint", None)})
+        n_sub = np.unique(data.subject).size
+        full_source = (f"{source}: {len(keep)} of {len(segments)} segments of {n_sub} participants; "
+                       f"EEG pre-training corpus: {eeg_corpus.source} ({len(eeg_corpus)} segments)"
+                       + (f"; ECG corpus: {ecg_root} ({len(ecg_corpus)} segments)" if ecg_corpus is not None else
+                          "; ECG pre-training corpus: AMIGOS training ECG only"))
+        return Prepared(fingerprint=fingerprint, source=full_source, data=data)
+
+    def folds(self, prepared: Prepared, params: dict) -> list[str]:
+        k = int(params.get("k", 10))
+        return [f"fold{i}" for i in range(k)][: params.get("n_folds") or k]
+
+    def split(self, data: AmigosData, params: dict, cv: str, fold: str) -> Split:
+        """The fold's split over the kept segments (indices into ``data.eeg``), leakage-checked.
+
+        ``cv="segments"``: ``KFold(k, shuffle, seed 0)`` over segments (the paper's protocol: segments
+        of one trial can fall on both sides). ``cv="subjects"``: ``GroupKFold`` over participants with
+        k = min(k, number of participants); a fold beyond that is an error.
+        """
+        k = int(params.get("k", 10))
+        if cv == "subjects":
+            k = min(k, int(np.unique(data.subject).size))
+            splits = kfold_splits(len(data), k, seed=0, groups=data.subject)
+        else:
+            splits = kfold_splits(len(data), k, seed=0)
+        names = {s.name: s for s in splits}
+        if fold not in names:
+            raise ValueError(f"fold {fold!r}: the {cv} split has folds {sorted(names)}")
+        s = names[fold]
+        return check_disjoint(Split(fold, s.train, s.test), data.subject if cv == "subjects" else None)
+
+    @staticmethod
+    def pretrain_indices(split: Split) -> np.ndarray:
+        """AMIGOS segments of a fold that may enter its pre-training corpus: the training part only.
+
+        Raises :class:`~experiments.cv.LeakageError` if a test segment would be among them.
+        """
+        idx = np.asarray(split.train, dtype=np.int64)
+        shared = np.intersect1d(idx, split.test)
+        if shared.size:
+            raise LeakageError(f"fold {split.name}: {shared.size} test segment(s) in the pre-training corpus, "
+                               f"e.g. {shared[:5].tolist()}")
+        return idx
+
+    # ------------------------------------------------------------------ artefacts
+    def _modality_kwargs(self, modality: str) -> dict:
+        return dict(n_channels=10 if modality == "eeg" else 1, fs=128.0, input_seconds=10.0, modality=modality)
+
+    def pretrain_corpus(self, data: AmigosData, split: Split, modality: str) -> tuple[np.ndarray, dict]:
+        """(segments (M, 1280, C), description) of the fold's pre-training corpus for ``modality``."""
+        own = self.pretrain_indices(split)
+        if modality == "eeg":
+            x = np.concatenate([data.eeg_corpus.eeg, data.eeg[own]])
+            desc = {"external": data.eeg_corpus.fingerprint, "external_n": len(data.eeg_corpus)}
+        else:
+            parts = [data.ecg[own]]
+            desc = {"external": None, "external_n": 0}
+            if data.ecg_corpus is not None:
+                parts.insert(0, data.ecg_corpus.ecg)
+                desc = {"external": data.ecg_corpus.fingerprint, "external_n": len(data.ecg_corpus)}
+        if modality == "ecg":
+            x = np.concatenate(parts)
+        desc.update(amigos_n=int(own.size), amigos_train=stable_hash(own))
+        return x.astype("float32"), desc
+
+    def pretrained_encoder(self, data, split, modality, params, seed, cv) -> tuple[Path, dict]:
+        """Path of the fold's pre-trained model (``.keras``), training it if not cached."""
+        import keras
+
+        from transformer_ssl.models import build_pretrain_model
+        from transformer_ssl.pretrain import MaskConfig, pretrain
+
+        p = {**PAPER_TRAINING, **params}
+        mask = MaskConfig()
+        x, desc = self.pretrain_corpus(data, split, modality)
+        key = stable_hash({"corpus": desc, "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
+                           "modality": modality, "mask": mask.to_dict(), "seed": seed, "code": CODE_HASH,
+                           **{k: p[k] for k in p if k.startswith("pretrain_")}})
+        path = data.cache_dir / "transformer_ssl" / "pretrained" / f"{modality}-{cv}-{split.name}-{key}.keras"
+        info_path = path.with_suffix(".json")
+        if path.is_file() and info_path.is_file():
+            import json
+
+            return path, {**json.loads(info_path.read_text()), "cached": True}
+        _say(f"{split.name}: MVP pre-training of the {modality.upper()} encoder on {len(x)} segments "
+             f"({desc['external_n']} external + {desc['amigos_n']} AMIGOS training), {p['pretrain_epochs']} epochs")
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(_seed(seed, "pretrain", modality, cv, split.name))
+        model = build_pretrain_model(**self._modality_kwargs(modality))
+        t0 = time.perf_counter()
+        losses = pretrain(model, x, epochs=p["pretrain_epochs"], batch_size=p["pretrain_batch"],
+                          peak_lr=p["pretrain_lr"], warmup_epochs=p["pretrain_warmup_epochs"], l2=p["pretrain_l2"],
+                          mask=mask, seed=_seed(seed, "masks", modality, cv, split.name))
+        info = {"losses": losses, "n_segments": len(x), **desc, "seconds": round(time.perf_counter() - t0, 1),
+                "key": key}
+        atomic_save_model(model, path)
+        atomic_write_json(info_path, info)
+        return path, {**info, "cached": False}
+
+    def recognizer(self, data, split, modality, pretrain_flag, target, labels, params, options,
+                   cv) -> tuple[Path, dict]:
+        """Path of the fold's fine-tuned single-modality recognizer (``.keras``), training it if not cached."""
+        import keras
+
+        from experiments.training import FoldTrainer, load_fold_state
+        from transformer_ssl.models import build_recognizer
+        from transformer_ssl.optimizers import CoupledL2Adam
+        from transformer_ssl.schedules import StepDecay
+
+        p = {**PAPER_TRAINING, **params}
+        pre_path, pre_info = (self.pretrained_encoder(data, split, modality, params, options.seed, cv)
+                              if pretrain_flag else (None, {}))
+        key = stable_hash({"pretrained": pre_info.get("key"), "labels": stable_hash(labels), "target": target,
+                           "train": stable_hash(split.train), "modality": modality, "seed": options.seed,
+                           "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep), "code": CODE_HASH,
+                           **{k: p[k] for k in p if k.startswith("finetune_")}})
+        tag = "pt" if pretrain_flag else "scratch"
+        name = f"{modality}-{tag}-{target}-{cv}-{split.name}-{key}.keras"
+        path = data.cache_dir / "transformer_ssl" / "recognizers" / name
+        info_path = path.with_suffix(".json")
+        if path.is_file() and info_path.is_file():
+            import json
+
+            return path, {**json.loads(info_path.read_text()), "cached": True}
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(_seed(options.seed, "finetune", modality, tag, target, cv, split.name))
+        encoder = None
+        if pre_path is not None:
+            encoder = keras.models.load_model(pre_path).get_layer(f"{modality}_encoder")
+        model = build_recognizer(**self._modality_kwargs(modality), encoder=encoder)
+        batch = p["finetune_batch"]
+        steps = -(-len(split.train) // batch)
+        make_opt = lambda: CoupledL2Adam(StepDecay(p["finetune_lr"], 0.65, max(1, p["finetune_decay_epochs"] * steps)),
+                                         l2=p["finetune_l2"])  # noqa: E731
+        _say(f"{split.name}: fine-tuning the {modality.upper()} recognizer ({tag}) for {target} on "
+             f"{len(split.train)} segments, {p['finetune_epochs']} epochs")
+        t0 = time.perf_counter()
+        x = data.eeg if modality == "eeg" else data.ecg
+        trainer = FoldTrainer(model, make_opt, loss="binary_crossentropy", jit=options.jit)
+        state = trainer.fit({modality: x}, labels.astype("float32")[:, None], [split.train], batch_size=batch,
+                            epochs=p["finetune_epochs"], seed=_seed(options.seed, "order", split.name))[0]
+        load_fold_state(model, state)
+        info = {"final_loss": state.final_loss, "seconds": round(time.perf_counter() - t0, 1), "key": key,
+                "pretrained": pre_info.get("key"), "pretrain_final_loss": (pre_info.get("losses") or [None])[-1],
+                "pretrain_cached": pre_info.get("cached"), "pretrain_n_segments": pre_info.get("n_segments")}
+        atomic_save_model(model, path)
+        atomic_write_json(info_path, info)
+        return path, {**info, "cached": False}
+
+    # ------------------------------------------------------------------ folds
+    def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
+        import keras
+
+        from transformer_ssl.pipeline import fold_labels
+
+        model_kind, pretrain_flag, target, cv = parse_config(config)
+        data: AmigosData = prepared.data
+        split = self.split(data, params, cv, fold)
+        lab = fold_labels(data.segments, data.keep[split.train])
+        labels = lab[target][data.keep]
+        t0 = time.perf_counter()
+        extra = {}
+        if model_kind in ("eeg", "ecg"):
+            path, info = self.recognizer(data, split, model_kind, pretrain_flag, target, labels, params, options, cv)
+            model = keras.models.load_model(path)
+            x = data.eeg if model_kind == "eeg" else data.ecg
+            proba = model.predict({model_kind: x[split.test]}, batch_size=32, verbose=0)[:, 0]
+            extra["recognizer"] = info
+            n_params = model.count_params()
+            saved = options.model_file(fold) if hasattr(options, "model_file") else None
+            if saved:
+                atomic_save_model(model, saved)
+        else:
+            proba, extra, n_params = self.run_fused(data, split, pretrain_flag, target, labels, params, options, cv,
+                                                    fold)
+        y_true = labels[split.test]
+        y_pred = (proba >= 0.5).astype(np.int64)
+        keras.backend.clear_session()
+        return {
+            "metrics": {"accuracy": M.accuracy(y_true, y_pred), "f1_macro": M.f1_macro(y_true, y_pred, labels=[0, 1])},
+            "y_true": y_true.tolist(), "y_pred": y_pred.tolist(), "proba": np.round(proba, 5).tolist(),
+            "class_names": CLASS_NAMES, "target": target, "cv": cv, "threshold": lab["thresholds"][target],
+            "n_train": int(split.train.size), "n_test": int(split.test.size),
+            "test_subjects": sorted(set(data.subject[split.test].tolist())),
+            "train_positive_share": float(labels[split.train].mean()),
+            "n_params": int(n_params), "fold_seconds": round(time.perf_counter() - t0, 1), **extra,
+        }
+
+    def run_fused(self, data, split, pretrain_flag, target, labels, params, options, cv, fold):
+        """Late fusion (Fig. 2) on the fold's two frozen fine-tuned recognizers; returns (proba, info, n_params)."""
+        import keras
+
+        from experiments.training import FoldTrainer, load_fold_state
+        from transformer_ssl.models import build_fused, build_fusion_head, recognizer_features
+        from transformer_ssl.optimizers import CoupledL2Adam
+        from transformer_ssl.schedules import StepDecay
+
+        p = {**PAPER_TRAINING, **params}
+        recs, infos, feats, before = {}, {}, [], {}
+        for m in ("eeg", "ecg"):
+            path, infos[m] = self.recognizer(data, split, m, pretrain_flag, target, labels, params, options, cv)
+            recs[m] = keras.models.load_model(path)
+            before[m] = [w.copy() for w in recs[m].get_weights()]
+            x = data.eeg if m == "eeg" else data.ecg
+            feats.append(recognizer_features(recs[m]).predict({m: x}, batch_size=32, verbose=0))
+        z = np.concatenate(feats, axis=1).astype("float32")
+        keras.utils.set_random_seed(_seed(options.seed, "fusion", target, cv, split.name, pretrain_flag))
+        head = build_fusion_head(z.shape[1])
+        batch = p["fusion_batch"]
+        steps = -(-len(split.train) // batch)
+        make_opt = lambda: CoupledL2Adam(StepDecay(p["fusion_lr"], 0.65, max(1, p["fusion_decay_epochs"] * steps)),
+                                         l2=p["fusion_l2"])  # noqa: E731
+        _say(f"{fold}: training the multimodal classifier ({'pt' if pretrain_flag else 'scratch'}) for {target}, "
+             f"{p['fusion_epochs']} epochs")
+        trainer = FoldTrainer(head, make_opt, loss="binary_crossentropy", jit=options.jit)
+        state = trainer.fit({"fused_features": z}, labels.astype("float32")[:, None], [split.train], batch_size=batch,
+                            epochs=p["fusion_epochs"], seed=_seed(options.seed, "order", split.name))[0]
+        load_fold_state(head, state)
+        proba = head.predict({"fused_features": z[split.test]}, batch_size=256, verbose=0)[:, 0]
+        fused = build_fused(recs["eeg"], recs["ecg"], head=head)
+        unchanged = all(np.array_equal(a, b) for m in recs for a, b in zip(before[m], recs[m].get_weights()))
+        saved = options.model_file(fold) if hasattr(options, "model_file") else None
+        if saved:
+            atomic_save_model(fused, saved)
+        info = {"recognizers": infos, "fusion_final_loss": state.final_loss, "unimodal_weights_unchanged": unchanged,
+                "n_trainable": int(sum(np.prod(v.shape) for v in fused.trainable_weights))}
+        return proba, info, fused.count_params()
