@@ -29,13 +29,15 @@ from pathlib import Path
 import numpy as np
 
 from attx_keras.data.wesad import LABELS, WesadFormatError, read_subject
+from experiments.provenance import code_hash
 from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
 from preprocessing.filters import butter_bandpass, butter_lowpass
 from preprocessing.normalize import zscore
 from preprocessing.resample import resample
 from preprocessing.windows import sliding_windows
 
-PIPELINE_VERSION = "1"
+#: Hash of the source the cached windows depend on: this module, the WESAD reader and ``preprocessing``.
+PIPELINE_VERSION = code_hash(("attx_keras.pipeline", "attx_keras.data.wesad", "preprocessing"))[:8]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def _fail(where: str, found: str, expected: str):
     raise PipelineInputError(f"{where}: {found} (expected {expected})")
 
 
-def _check_signal(x, where: str) -> np.ndarray:
+def check_signal(x, where: str) -> np.ndarray:
     """A 1-D, numeric, finite, non-constant signal as float64, or a :class:`PipelineInputError`."""
     arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
@@ -128,7 +130,7 @@ def condition_signal(x: np.ndarray, fs: float, modality: str, params: PipelinePa
     recording in errors (e.g. ``"subject S5: chest ECG"``).
     """
     p = params
-    x = _check_signal(x, where)
+    x = check_signal(x, where)
     try:
         if modality == "ECG":
             if fs <= 2 * p.ecg_band[1]:
@@ -166,8 +168,8 @@ def preprocess_arrays(ecg: np.ndarray, eda: np.ndarray, labels: np.ndarray, para
                            or float(fs) != p.fs_in):
         _fail(f"{who}: sampling rate", f"{fs!r} Hz", f"{p.fs_in:g} Hz, the WESAD chest rate (PipelineParams.fs_in)")
     labels = _check_labels(labels, who)
-    ecg = _check_signal(ecg, f"{who}: chest ECG")
-    eda = _check_signal(eda, f"{who}: chest EDA")
+    ecg = check_signal(ecg, f"{who}: chest ECG")
+    eda = check_signal(eda, f"{who}: chest EDA")
     for name, x in (("ECG", ecg), ("EDA", eda)):
         if x.size != labels.size:
             _fail(f"{who}: chest {name}", f"{x.size} samples", f"{labels.size}, the length of the labels")
@@ -236,8 +238,8 @@ def windows_for_inference(ecg: np.ndarray, fs_ecg: float, eda: np.ndarray, fs_ed
     for arg, fs in (("fs_ecg", fs_ecg), ("fs_eda", fs_eda)):
         if isinstance(fs, bool) or not isinstance(fs, (int, float, np.number)) or not np.isfinite(fs) or fs <= 0:
             _fail(f"{name}: {arg}", repr(fs), "a positive sampling rate in Hz")
-    ecg = _check_signal(ecg, f"{name}: ECG")
-    eda = _check_signal(eda, f"{name}: EDA")
+    ecg = check_signal(ecg, f"{name}: ECG")
+    eda = check_signal(eda, f"{name}: EDA")
     seconds = min(ecg.size / fs_ecg, eda.size / fs_eda)
     if seconds < p.window_s:
         _fail(name, f"{seconds:.1f} s of ECG and EDA together",

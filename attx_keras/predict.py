@@ -328,10 +328,10 @@ def windows_from_files(ecg: SignalFile, fs_ecg: float, eda: SignalFile, fs_eda: 
     Each signal is first checked on its own (the pipeline's check: 1-D, finite, not constant), so
     that an error names the one file at fault; the pipeline checks the pair (duration, rates).
     """
-    from attx_keras.pipeline import _check_signal  # the pipeline's own signal check, one wording
+    from attx_keras.pipeline import check_signal  # the pipeline's own signal check, one wording
 
-    _check_signal(ecg.values, f"{ecg.path}: ECG")
-    _check_signal(eda.values, f"{eda.path}: EDA")
+    check_signal(ecg.values, f"{ecg.path}: ECG")
+    check_signal(eda.values, f"{eda.path}: EDA")
     name = ecg.path if ecg.path == eda.path else f"{ecg.path} + {eda.path}"
     return windows_for_inference(ecg.values, fs_ecg, eda.values, fs_eda, params, name=name)
 

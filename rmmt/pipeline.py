@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.provenance import code_hash
 from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
 from preprocessing.filters import butter_bandpass
 from rmmt.data import bdf as bdf_mod
@@ -49,16 +50,9 @@ from rmmt.features import eeg_psd_sequence
 
 log = logging.getLogger(__name__)
 
-_CODE_FILES = [
-    Path(__file__),
-    Path(__file__).parent / "features.py",
-    Path(bdf_mod.__file__), Path(mahnob.__file__), Path(video.__file__),
-    Path(butter_bandpass.__code__.co_filename),
-    Path(butter_bandpass.__code__.co_filename).parent / "spectral.py",
-    Path(butter_bandpass.__code__.co_filename).parent / "_checks.py",
-]
 #: Hash of the source of the pipeline, the readers and the preprocessing functions it uses.
-CODE_VERSION = stable_hash([p.read_text(encoding="utf-8") for p in _CODE_FILES], 12)
+CODE_VERSION = code_hash(("rmmt.pipeline", "rmmt.features", "rmmt.data.bdf", "rmmt.data.mahnob", "rmmt.data.video",
+                          "preprocessing"))[:12]
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.provenance import code_hash
 from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
 from preprocessing import ZScore, butter_bandpass, butter_lowpass
 from transformer_ssl.data import amigos as amigos_reader
@@ -65,17 +66,10 @@ from transformer_ssl.data.amigos import (ECG_LEFT, PAPER_EEG_CHANNELS, AmigosFor
 
 log = logging.getLogger(__name__)
 
-_HERE = Path(__file__).resolve().parent
-#: The source the cached arrays depend on: this module, the readers and the signal functions they call
-#: (filters, z-score, resampling, the WESAD reader of the ECG corpus).
-_CODE_FILES = {
-    "pipeline.py": _HERE / "pipeline.py", "data/amigos.py": _HERE / "data" / "amigos.py",
-    "data/corpora.py": _HERE / "data" / "corpora.py",
-    **{f"preprocessing/{m}.py": _HERE.parent / "preprocessing" / f"{m}.py"
-       for m in ("_checks", "filters", "normalize", "resample")},
-    "attx_keras/data/wesad.py": _HERE.parent / "attx_keras" / "data" / "wesad.py",
-}
-PIPELINE_VERSION = stable_hash({name: file_digest(path) for name, path in _CODE_FILES.items()}, 8)
+#: Hash of the source the cached arrays depend on: this module, the readers and the signal functions they
+#: call (``preprocessing``, the WESAD reader of the ECG corpus).
+PIPELINE_VERSION = code_hash(("transformer_ssl.pipeline", "transformer_ssl.data.amigos", "transformer_ssl.data.corpora",
+                              "preprocessing", "attx_keras.data.wesad"))[:8]
 
 THRESHOLDS = ("mean", "median")
 SCOPES = ("global", "participant")

@@ -64,6 +64,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
+from experiments.provenance import code_hash
 from experiments.store import stable_hash
 from rmmt.data.bdf import EEG_CHANNELS, MAHNOB_CHANNELS, OTHER_CHANNELS
 from rmmt.data.mahnob import LABEL_FILE, bdf_name, session_id, video_name
@@ -92,13 +93,9 @@ class SyntheticSize:
     defects: bool = True
 
 
-def _module_hash() -> str:
-    return stable_hash(Path(__file__).read_bytes().decode("utf-8"), 8)
-
-
 #: Hash of this module's source: part of the synthetic folder's name (a changed generator never
 #: reuses files written by an older one).
-GENERATOR_VERSION = _module_hash()
+GENERATOR_VERSION = code_hash(("rmmt.data.synthetic",))[:8]
 
 
 # -------------------------------------------------------------------------------------------

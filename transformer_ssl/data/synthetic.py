@@ -26,23 +26,22 @@ from __future__ import annotations
 import re
 import warnings
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from scipy import signal as sps
 
-from experiments.store import file_digest, stable_hash
+from experiments.provenance import code_hash
 from transformer_ssl.data.corpora import canonical_name
 
 N_SOURCES = 8
 
-_SYNTHETIC_MODULES = ("synthetic.py", "synthetic_amigos.py", "synthetic_corpora.py")
+_SYNTHETIC_MODULES = ("transformer_ssl.data.synthetic", "transformer_ssl.data.synthetic_amigos",
+                      "transformer_ssl.data.synthetic_corpora")
 
 
 def generator_version() -> str:
     """Hash of the synthetic writers' source files (8 hex digits)."""
-    here = Path(__file__).resolve().parent
-    return stable_hash({name: file_digest(here / name) for name in _SYNTHETIC_MODULES}, length=8)
+    return code_hash(_SYNTHETIC_MODULES)[:8]
 
 
 GENERATOR_VERSION = generator_version()
