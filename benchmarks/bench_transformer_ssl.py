@@ -32,10 +32,7 @@ N_SEGMENTS = 16
 BATCH = 8
 
 
-def _row(item, figure, value, op, goal, measured):
-    met = None if value is None or goal is None else (value >= goal if op == ">=" else value <= goal)
-    return {"#": item, "figure": figure, "value": value, "goal": f"{op} {goal:g}" if goal is not None else "",
-            "met": met, "measured": measured}
+from benchmarks.figure_rows import figure_row as _row  # noqa: E402  (after the path setup above)
 
 
 def _epoch_times():
