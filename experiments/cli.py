@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--fold-parallel", action=argparse.BooleanOptionalAction, default=False,
                      help="train the folds of a configuration together, vectorised on JAX "
                           "(default: off, folds trained one by one, in every profile)")
+    run.add_argument("--precise-bn", action=argparse.BooleanOptionalAction, default=None,
+                     help="after training, set batch-norm statistics to their exact values on the fold's training "
+                          "windows (default: the profile's; on in AttX quick, off in paper); part of every fold's key")
     run.add_argument("--save-models", action="store_true",
                      help="keep each fold's trained model as <fold>.keras beside its record in RESULTS/runs/...")
     run.add_argument("--results", default="results", help="results folder (default: results)")
@@ -80,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--backend", choices=BACKENDS, default=None, help="the backend of the folds to show")
     table.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=False,
                        help="show the folds trained under mixed precision")
+    table.add_argument("--precise-bn", action=argparse.BooleanOptionalAction, default=None,
+                       help="show the folds with (or without) precise batch-norm statistics (default: the profile's)")
     return p
 
 
@@ -118,7 +123,7 @@ def main(argv=None) -> int:
         from experiments.tables import write_table_by_name
 
         write_table_by_name(args.name, args.profile, args.results, seed=args.seed, backend=args.backend,
-                            mixed_precision=args.mixed_precision)
+                            mixed_precision=args.mixed_precision, precise_bn=args.precise_bn)
         return 0
     from experiments.runner import run_experiment
     from experiments.task import RunOptions
@@ -127,7 +132,7 @@ def main(argv=None) -> int:
                    jobs=args.jobs, executor=args.executor, backend=args.backend,
                    options=RunOptions(seed=args.seed, verbose=args.verbose, jit=args.jit,
                                       mixed_precision=args.mixed_precision, fold_parallel=args.fold_parallel,
-                                      save_models=args.save_models),
+                                      precise_bn=args.precise_bn, save_models=args.save_models),
                    rows=args.rows, max_folds=args.max_folds, address=args.address,
                    cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,
                    allow_missing=args.allow_missing_subjects)

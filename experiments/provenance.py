@@ -11,6 +11,7 @@ code_hash          SHA-256 of the source files the task's numbers depend on (:fu
 task_version       the task's own ``version`` string (kept as an extra, manual component)
 backend            the Keras backend that trained the fold (``tensorflow``, ``jax``, ``torch``)
 precision          the dtype policy: ``float32`` or ``mixed_float16``
+precise_bn         whether batch-norm statistics were re-estimated exactly after training
 seed               the seed of Python, NumPy and Keras before the fold
 =================  ==========================================================================
 
@@ -26,10 +27,11 @@ from functools import lru_cache
 from pathlib import Path
 
 #: modules of ``experiments`` that change a fold's numbers (training loop, splits, metrics, seeding)
-CORE_MODULES = ("experiments.training", "experiments.cv", "experiments.metrics", "experiments.seeding")
+CORE_MODULES = ("experiments.training", "experiments.cv", "experiments.metrics", "experiments.seeding",
+                "experiments.references", "experiments.batchnorm")
 #: packages a task depends on besides its own, unless the task lists its own ``code``
 DEFAULT_EXTRA_PACKAGES = ("preprocessing",)
-PROVENANCE_FIELDS = ("code_hash", "task_version", "backend", "precision", "seed")
+PROVENANCE_FIELDS = ("code_hash", "task_version", "backend", "precision", "precise_bn", "seed")
 
 
 def _module_files(name: str) -> list[Path]:
@@ -97,5 +99,8 @@ def precision_name(mixed_precision: bool | None) -> str:
 
 def provenance(task, backend: str, options) -> dict:
     """The components of a fold's key besides config and profile parameters (stored in each record)."""
+    if options.precise_bn is None:
+        raise ValueError("provenance: options.precise_bn is unresolved (expected RunOptions.resolved(params) first)")
     return {"code_hash": task_code_hash(task), "task_version": str(task.version), "backend": backend,
-            "precision": precision_name(options.mixed_precision), "seed": int(options.seed)}
+            "precision": precision_name(options.mixed_precision), "precise_bn": bool(options.precise_bn),
+            "seed": int(options.seed)}

@@ -168,6 +168,7 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
             "duration_s": round(duration, 3),
             "trained_together": len(jobs),
             "options": {"jit": job.options.jit, "mixed_precision": bool(job.options.mixed_precision),
+                        "precise_bn": bool(job.options.precise_bn),
                         "fold_parallel": bool(job.options.fold_parallel),
                         "save_models": bool(job.options.save_models)},
             "model_file": Path(saved).name if saved else None,
@@ -204,6 +205,7 @@ def plan_jobs(spec: ExperimentSpec, profile: str, prepared: Prepared, task, data
     ``backend``: the Keras backend the folds will run on (default: this process's).
     """
     params = spec.profile(profile).params
+    options = options.resolved(params)
     folds = task.folds(prepared, params)
     profile_folds = len(folds)
     if max_folds is not None:
@@ -262,7 +264,7 @@ def run_experiment(name: str | ExperimentSpec, profile: str | None = None, data_
     params = spec.profile(profile).params
     for r in rows or ():
         spec.row(r)  # an unknown row is an error before any data is prepared
-    options = resolve_options(options or RunOptions())
+    options = resolve_options(options or RunOptions()).resolved(params)
     results = Path(results)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     if results.exists() and not results.is_dir():
@@ -277,7 +279,7 @@ def run_experiment(name: str | ExperimentSpec, profile: str | None = None, data_
     prov = make_provenance(task, sweep_backend, options)
     total = len(todo) + skipped
     units = group_jobs(todo, bool(options.fold_parallel) and hasattr(task, "run_folds"))
-    flags = [f for f, on in (("mixed precision", options.mixed_precision), ("fold-parallel", len(units) < len(todo)),
+    flags = [f for f, on in (("mixed precision", options.mixed_precision), ("precise BN", options.precise_bn), ("fold-parallel", len(units) < len(todo)),
                              (f"jit={options.jit}", options.jit is not None),
                              ("saving models", options.save_models)) if on]
     log(f"[{name}/{profile}] code {prov['code_hash']}, {prov['backend']}, {prov['precision']}, seed {prov['seed']}")

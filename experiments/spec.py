@@ -47,10 +47,18 @@ class ExperimentSpec:
     #: how the tables show the spread over folds: "std" (mean ± sample std) or "ci95"
     #: (mean ± half-width of the two-sided 95 % Student's t interval, n-1 dof)
     spread: str = "std"
+    #: the metric the table compares with the ``floor`` row ("vs floor" column); default: the first
+    primary: str | None = None
 
     def __post_init__(self):
         if self.spread not in ("std", "ci95"):
             raise ValueError(f"experiment {self.name!r}: spread {self.spread!r} (expected 'std' or 'ci95')")
+        if self.primary is not None and self.primary not in self.metrics:
+            raise ValueError(f"experiment {self.name!r}: primary {self.primary!r} (expected one of {self.metrics})")
+
+    @property
+    def primary_metric(self) -> str:
+        return self.primary or self.metrics[0]
 
     def row(self, name: str) -> Row:
         for r in self.rows:

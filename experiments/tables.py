@@ -131,8 +131,34 @@ def summarise(spec: ExperimentSpec, profile: str, results: Path, want: dict, tas
                 y_pred = np.concatenate([r["y_pred"] for r in recs])
                 pooled = _scale(m, METRIC_FUNCTIONS[m](y_true, y_pred))
             line[f"{m}_pooled"] = pooled
+        line["vs_floor"], line["vs_floor_min"] = versus_floor(spec, row, per_row_records)
         lines.append(line)
     return pd.DataFrame(lines), per_row_records, left_out
+
+
+def floor_row_of(spec: ExperimentSpec, row: Row) -> Row | None:
+    """The ``floor`` row a row is compared with: the one of the same ``target`` (None if the table has none)."""
+    from experiments.references import FLOOR
+
+    target = (row.config or {}).get("target")
+    for r in spec.rows:
+        if (r.config or {}).get("reference") == FLOOR and r.config.get("target") == target:
+            return r
+    return None
+
+
+def versus_floor(spec: ExperimentSpec, row: Row, per_row_records: dict[str, list[dict]]) -> tuple[float, float]:
+    """(mean, smallest) over the folds both rows hold of ``row``'s primary metric minus the floor's
+    (in the table's units, e.g. macro-F1 points); NaN for the floor row itself or without a floor."""
+    floor = floor_row_of(spec, row)
+    if floor is None or floor.name == row.name or row.config is None:
+        return np.nan, np.nan
+    m = spec.primary_metric
+    by_fold = {r["fold"]: r["metrics"].get(m) for r in per_row_records.get(floor.name, [])}
+    diffs = [_scale(m, r["metrics"][m]) - _scale(m, by_fold[r["fold"]]) for r in per_row_records.get(row.name, [])
+             if by_fold.get(r["fold"]) is not None and r["metrics"].get(m) is not None]
+    diffs = [d for d in diffs if not np.isnan(d)]
+    return (float(np.mean(diffs)), float(np.min(diffs))) if diffs else (np.nan, np.nan)
 
 
 def _cell(value: float, spread: float | None = None, digits: int = 2) -> str:
@@ -156,6 +182,13 @@ def _on_off(records: list[dict], option: str) -> str:
     if len(counts) == 1:
         return "on" if next(iter(counts)) else "off"
     return f"on for {counts[True]} folds, off for {counts[False]}"
+
+
+def _precise_bn(value) -> str:
+    if value is None:
+        return "–"
+    return ("on (batch-norm statistics re-estimated exactly on each fold's training windows after training)"
+            if value else "off")
 
 
 def _jit(records: list[dict]) -> str:
@@ -197,6 +230,7 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
            f"backend {shown.get('backend') or '–'}, precision {shown.get('precision') or '–'}, "
            f"seed {shown.get('seed') if shown.get('seed') is not None else '–'}; physio-fusion {PACKAGE_VERSION}",
            f"- Options: mixed precision {'on' if shown.get('precision') == 'mixed_float16' else 'off'}, "
+           f"precise BN {_precise_bn(shown.get('precise_bn'))}, "
            f"fold-parallel {_on_off(all_recs, 'fold_parallel')}, jit {_jit(all_recs)}",
            f"- Folds: n/{profile_folds or 'N'} = the row's stored folds of this provenance / the folds the profile "
            f"asks for ({_completeness(df, spec, profile_folds)})",
@@ -208,6 +242,13 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
         out.append(f"- Left out: {n_left} stored folds of another provenance or configuration "
                    f"({', '.join(f'{k}: {n}' for k, n in sorted(reasons.items()))}); "
                    "run the experiment again to update them")
+    has_floor = any(floor_row_of(spec, r) is not None for r in spec.rows)
+    if has_floor:
+        primary = SHORT.get(spec.primary_metric, spec.primary_metric)
+        header += [f"{primary} vs floor (mean, worst fold)"]
+        out.append(f"- Reference rows: `floor` is the best constant chosen on each fold's training labels, "
+                   f"`classical` a field-standard feature pipeline; both on the same folds as every row. "
+                   f"\"{primary} vs floor\": the row's {primary} minus the floor's, fold by fold (mean, worst fold).")
     out += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (_, line), row in zip(df.iterrows(), spec.rows):
         n = int(line["folds"])
@@ -217,6 +258,10 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
             d = _digits(m)
             cells += [_cell(line[f"{m}_paper"], digits=d), _cell(line[f"{m}_mean"], line[f"{m}_{spread}"], d),
                       _cell(line[f"{m}_pooled"], digits=d)]
+        if has_floor:
+            d = _digits(spec.primary_metric)
+            cells.append("–" if np.isnan(line["vs_floor"]) else
+                         f"{line['vs_floor']:+.{d}f}, {line['vs_floor_min']:+.{d}f}")
         out.append("| " + " | ".join(cells) + " |")
     if spec.notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in spec.notes]
@@ -257,10 +302,11 @@ def write_table(spec: ExperimentSpec, profile: str | None, results: str | Path, 
 
 def write_table_by_name(name: str, profile: str | None = None, results: str | Path = "results", *,
                         seed: int = 0, backend: str | None = None, mixed_precision: bool = False,
-                        log=print_now, plots: bool = True) -> list[Path]:
+                        precise_bn: bool | None = None, log=print_now, plots: bool = True) -> list[Path]:
     """The ``table`` command: re-render a registered experiment's table from stored folds, for
-    the current code and the given seed, backend (default: this process's Keras backend) and
-    precision, as the same ``run`` command would have stored them."""
+    the current code and the given seed, backend (default: this process's Keras backend),
+    precision and precise BN (None: the profile's default), as the same ``run`` command would
+    have stored them."""
     from experiments import registry
     from experiments.provenance import provenance
     from experiments.task import RunOptions, load_task
@@ -271,6 +317,8 @@ def write_table_by_name(name: str, profile: str | None = None, results: str | Pa
         import keras
 
         backend = keras.backend.backend()
-    want = {**provenance(task, backend, RunOptions(seed=seed, mixed_precision=mixed_precision)),
+    options = RunOptions(seed=seed, mixed_precision=mixed_precision, precise_bn=precise_bn)
+    options = options.resolved(spec.profile(profile or spec.default_profile).params)
+    want = {**provenance(task, backend, options),
             "data_fingerprint": None}
     return write_table(spec, profile, results, want, task_name=task.name, log=log, plots=plots)

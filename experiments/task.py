@@ -7,7 +7,7 @@ itself. ``prepare`` runs once per process (its result should be cached on disk b
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -40,6 +40,12 @@ class RunOptions:
                      over the folds; other backends run them one after the other in the same
                      job); each fold gets exactly the training it gets alone. None or False:
                      folds trained one by one, in every profile
+    precise_bn       after training, set every batch-norm layer's moving mean and variance to the
+                     exact statistics of its input over the fold's training windows
+                     (:func:`experiments.batchnorm.precise_batchnorm`). None: the profile's
+                     ``precise_bn`` parameter (on in AttX ``quick``, off in every ``paper``
+                     profile); the runner resolves it before planning, and it is part of every
+                     fold's key
     save_models      keep each fold's trained model: the task saves it to ``model_file(fold)``
     model_path       where the ``.keras`` file goes, set by the runner when ``save_models`` is
                      on: the fold record's path with ``.keras`` for ``.json``. When several folds
@@ -53,8 +59,15 @@ class RunOptions:
     jit: bool | None = None
     mixed_precision: bool | None = False
     fold_parallel: bool | None = False
+    precise_bn: bool | None = None
     save_models: bool = False
     model_path: str | None = None
+
+    def resolved(self, params: dict) -> "RunOptions":
+        """These options with ``precise_bn`` set from the profile ``params`` where it is None."""
+        if self.precise_bn is not None:
+            return self
+        return replace(self, precise_bn=bool(params.get("precise_bn", False)))
 
     def model_file(self, fold: str) -> str | None:
         """Where to save ``fold``'s trained model, or None when models are not kept."""
