@@ -13,6 +13,8 @@ backend            the Keras backend that trained the fold (``tensorflow``, ``ja
 precision          the dtype policy: ``float32`` or ``mixed_float16``
 precise_bn         whether batch-norm statistics were re-estimated exactly after training
 seed               the seed of Python, NumPy and Keras before the fold
+keras              the Keras version, and ``backend_library`` the backend library's
+                   (``tensorflow 2.21.0``): an upgrade can change the numbers
 =================  ==========================================================================
 
 The data fingerprint (``Prepared.fingerprint``) is stored beside it and checked separately.
@@ -31,7 +33,8 @@ CORE_MODULES = ("experiments.training", "experiments.cv", "experiments.metrics",
                 "experiments.references", "experiments.batchnorm")
 #: packages a task depends on besides its own, unless the task lists its own ``code``
 DEFAULT_EXTRA_PACKAGES = ("preprocessing",)
-PROVENANCE_FIELDS = ("code_hash", "task_version", "backend", "precision", "precise_bn", "seed")
+PROVENANCE_FIELDS = ("code_hash", "task_version", "backend", "precision", "precise_bn", "seed", "keras",
+                     "backend_library")
 
 
 def _module_files(name: str) -> list[Path]:
@@ -92,6 +95,35 @@ def task_code_hash(task) -> str:
     return code_hash(task_code_modules(task))
 
 
+#: the Python module of each Keras backend, whose version is part of a fold's key
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
+#: libraries whose versions every record stores (``library_versions``)
+RECORDED_LIBRARIES = ("keras", "numpy", "scipy", "keras_tuner", "sklearn")
+
+
+def _version(module: str) -> str | None:
+    """``module.__version__`` without importing a heavy module twice; None when it is not installed."""
+    import importlib
+    import sys
+
+    mod = sys.modules.get(module)
+    if mod is None:
+        if importlib.util.find_spec(module) is None:
+            return None
+        mod = importlib.import_module(module)
+    return str(getattr(mod, "__version__", "unknown"))
+
+
+def library_versions(backend: str) -> dict:
+    """Versions of Keras, the backend's library (tensorflow, jax or torch), NumPy, SciPy,
+    keras-tuner and scikit-learn, as stored in every record: ``{"keras": "3.15.1", ...,
+    "backend_library": "tensorflow 2.21.0"}``."""
+    versions = {name: _version(name) for name in RECORDED_LIBRARIES}
+    module = BACKEND_MODULES.get(backend, backend)
+    versions["backend_library"] = f"{module} {_version(module)}"
+    return versions
+
+
 def precision_name(mixed_precision: bool | None) -> str:
     """The dtype policy the options ask for."""
     return "mixed_float16" if mixed_precision else "float32"
@@ -101,6 +133,7 @@ def provenance(task, backend: str, options) -> dict:
     """The components of a fold's key besides config and profile parameters (stored in each record)."""
     if options.precise_bn is None:
         raise ValueError("provenance: options.precise_bn is unresolved (expected RunOptions.resolved(params) first)")
+    versions = library_versions(backend)
     return {"code_hash": task_code_hash(task), "task_version": str(task.version), "backend": backend,
             "precision": precision_name(options.mixed_precision), "precise_bn": bool(options.precise_bn),
-            "seed": int(options.seed)}
+            "seed": int(options.seed), "keras": versions["keras"], "backend_library": versions["backend_library"]}

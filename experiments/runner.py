@@ -26,7 +26,7 @@ from experiments import registry
 from experiments.console import PACKAGE_VERSION, fmt_seconds, print_now
 from experiments.errors import SweepError
 from experiments.executors import LocalExecutor, make_executor
-from experiments.provenance import provenance as make_provenance
+from experiments.provenance import library_versions, provenance as make_provenance
 from experiments.spec import ExperimentSpec
 from experiments.store import atomic_write_json, stable_hash
 from experiments.task import Prepared, RunOptions, load_task
@@ -177,6 +177,7 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
             "backend": backend,
             "gpus": gpu_count(),
             "keras_version": keras.__version__,
+            "library_versions": library_versions(backend),
             "host": platform.node(),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **out,

@@ -228,7 +228,8 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
            f"- Profile: `{profile}`: {prof.description}",
            f"- Provenance: code {shown.get('code_hash') or '–'} (task version {shown.get('task_version') or '–'}), "
            f"backend {shown.get('backend') or '–'}, precision {shown.get('precision') or '–'}, "
-           f"seed {shown.get('seed') if shown.get('seed') is not None else '–'}; physio-fusion {PACKAGE_VERSION}",
+           f"seed {shown.get('seed') if shown.get('seed') is not None else '–'}; keras {shown.get('keras') or '–'}, "
+           f"{shown.get('backend_library') or '–'}; physio-fusion {PACKAGE_VERSION}",
            f"- Options: mixed precision {'on' if shown.get('precision') == 'mixed_float16' else 'off'}, "
            f"precise BN {_precise_bn(shown.get('precise_bn'))}, "
            f"fold-parallel {_on_off(all_recs, 'fold_parallel')}, jit {_jit(all_recs)}",
