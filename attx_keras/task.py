@@ -28,6 +28,7 @@ from experiments import metrics as M
 from experiments.cv import Split, loso_split
 from experiments.errors import format_error
 from experiments.provenance import code_hash
+from experiments.references import is_reference, run_reference
 from experiments.store import atomic_save_model, stable_hash
 from experiments.task import Prepared, RunOptions
 
@@ -112,6 +113,8 @@ class WesadStressTask:
     def __init__(self):
         self._trainer_key = None
         self._trainer = None
+        self._features_key = None
+        self._features: dict[str, np.ndarray] = {}
 
     def trainer(self, config: dict, params: dict, options: RunOptions):
         """The :class:`~experiments.training.FoldTrainer` of ``config``, built once and reused.
@@ -151,13 +154,50 @@ class WesadStressTask:
         finally:
             load_fold_state(trainer.model, trainer.initial)
 
+    def window_features(self, prepared: Prepared) -> dict[str, np.ndarray]:
+        """Per subject, the classical features of its windows (:mod:`attx_keras.features`), computed
+        once per process and dataset."""
+        from attx_keras.features import window_features
+
+        if self._features_key != prepared.fingerprint:
+            fs = PipelineParams().fs_out
+            self._features = {s: window_features(w.ecg, w.eda, fs) for s, w in prepared.data.items()}
+            self._features_key = prepared.fingerprint
+        return self._features
+
+    def run_reference(self, config: dict, fold: str, prepared: Prepared, options: RunOptions) -> dict:
+        """One fold of the ``floor`` or ``classical`` row (:mod:`experiments.references`)."""
+        from attx_keras.features import impute_with_training_medians
+
+        windows = prepared.data
+        groups, split = self.split(windows, fold)
+        y = np.concatenate([w.y for w in windows.values()])
+
+        def features():
+            f = np.concatenate([self.window_features(prepared)[s] for s in windows])
+            return impute_with_training_medians(f[split.train], f[split.test])
+
+        out = run_reference(config, y[split.train], y[split.test], kind="classification", features=features,
+                            labels=[0, 1], seed=options.seed)
+        return {**out, "class_names": CLASS_NAMES, "test_subject": fold,
+                "train_subjects": sorted(set(groups[split.train].tolist()), key=_subject_number)}
+
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
+        if is_reference(config):
+            return self.run_reference(config, fold, prepared, options)
         return self.run_folds(config, [fold], prepared, params, options)[0]
 
     def run_folds(self, config: dict, folds: list[str], prepared: Prepared, params: dict,
                   options: RunOptions) -> list[dict]:
-        """Train and evaluate several LOSO folds of one configuration (together on JAX)."""
+        """Train and evaluate several LOSO folds of one configuration (together on JAX).
+
+        With ``options.precise_bn`` every fold's batch-norm statistics are set, after training, to
+        their exact values on that fold's training windows (never the test subject's).
+        """
         import keras
+
+        if is_reference(config):
+            return [self.run_fold(config, fold, prepared, params, options) for fold in folds]
 
         windows = prepared.data
         splits = [self.split(windows, fold) for fold in folds]
@@ -173,6 +213,8 @@ class WesadStressTask:
                              seed=options.seed, log=print_epoch if options.verbose else None)
         outs = []
         for fold, (groups, split), state in zip(folds, splits, states):
+            if options.precise_bn:
+                state = trainer.with_precise_bn(state, {k: v[split.train] for k, v in x.items()})
             proba = trainer.predict(state, {k: v[split.test] for k, v in x.items()})
             saved = options.model_file(fold)
             if saved is not None:
@@ -191,6 +233,8 @@ class WesadStressTask:
                 "n_train": int(split.train.size),
                 "n_test": int(split.test.size),
                 "final_train_loss": state.final_loss,
+                "optimizer_steps": state.steps,
+                "precise_bn": bool(options.precise_bn),
                 "model": trainer.model.name,
                 "n_params": int(trainer.model.count_params()),
             })

@@ -107,7 +107,9 @@ def main(argv=None) -> int:
     if args.command == "list":
         for name in registry.names():
             spec = registry.get(name)
-            print(f"{name}: {spec.title} ({len(spec.runnable_rows)} configurations)")
+            refs = len(spec.runnable_rows) - len(spec.model_rows)
+            print(f"{name}: {spec.title} ({len(spec.model_rows)} configurations"
+                  f"{f', {refs} reference rows' if refs else ''})")
             for prof in spec.profiles.values():
                 print(f"    --profile {prof.name:<6} {prof.description}")
         return 0

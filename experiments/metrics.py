@@ -56,7 +56,7 @@ def rmse(y_true, y_pred) -> float:
 def pcc(y_true, y_pred) -> float:
     """Pearson correlation; NaN-free: a constant series raises ``ValueError``."""
     a, b = _pair(y_true, y_pred, numeric=True)
-    if a.std() == 0 or b.std() == 0:
+    if np.ptp(a) == 0 or np.ptp(b) == 0:  # exactly constant (a std can round to 1e-17 instead of 0)
         raise ValueError("pcc: undefined for a constant series")
     return float(np.corrcoef(a, b)[0, 1])
 

@@ -74,3 +74,9 @@ class ExperimentSpec:
     @property
     def runnable_rows(self) -> tuple[Row, ...]:
         return tuple(r for r in self.rows if r.config is not None)
+
+    @property
+    def model_rows(self) -> tuple[Row, ...]:
+        """The runnable rows that train a model: all but the ``floor`` and ``classical`` reference rows
+        (:mod:`experiments.references`)."""
+        return tuple(r for r in self.runnable_rows if "reference" not in r.config)

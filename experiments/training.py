@@ -21,7 +21,7 @@ Paths:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -115,6 +115,21 @@ class FoldTrainer:
             if self.backend == "jax":
                 return self._fit_jax(x, y, train_idx, batch_size, epochs, seed, log)
             return self._fit_keras(x, y, train_idx, batch_size, epochs, seed, log)
+        finally:
+            load_fold_state(self.model, self.initial)
+
+    def with_precise_bn(self, state: FoldState, x: dict[str, np.ndarray], batch_size: int = 256) -> FoldState:
+        """``state`` with every batch-norm layer's moving statistics set to the exact statistics of its
+        input over ``x`` (:func:`experiments.batchnorm.precise_batchnorm`); trained weights unchanged.
+
+        x  input name -> (n, ...) windows: the fold's **training** windows only
+        """
+        from experiments.batchnorm import precise_batchnorm
+
+        load_fold_state(self.model, state)
+        try:
+            precise_batchnorm(self.model, x, batch_size)
+            return replace(state, non_trainable=_snapshot(self.model.non_trainable_variables))
         finally:
             load_fold_state(self.model, self.initial)
 

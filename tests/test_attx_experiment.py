@@ -22,7 +22,7 @@ def cli(*args, env=None):
 def test_cli_lists_the_tables():
     out = cli("list")
     assert out.returncode == 0, out.stderr
-    assert "table1: Table I" in out.stdout and "(22 configurations)" in out.stdout
+    assert "table1: Table I" in out.stdout and "(22 configurations, 2 reference rows)" in out.stdout
     assert "--profile paper" in out.stdout
 
 
@@ -118,7 +118,8 @@ def test_smoke_table1_end_to_end_with_saved_models(smoke_table1, wesad_root):
     results, summary = smoke_table1
     assert summary["ran"] == 2
     df = pd.read_csv(results / "table1.csv")
-    assert len(df) == 22 and df["folds"].sum() == 2
+    assert len(df) == 24 and df["folds"].sum() == 2
+    assert df["row"].tolist()[:2] == ["floor", "classical"]
     md = (results / "table1.md").read_text()
     assert f"WESAD at {wesad_root}" in md and "Type (text)" in md and "Type (Table I)" in md
     assert "| AttX ECG⇄EDA | III | III | 1, 2 | 1/1 |" in md

@@ -23,7 +23,7 @@ PARAM_FIELDS = ("row", "config", "trainable", "total")
 def all_configs():
     seen = {}
     for name in ("table1", "table2", "table3"):
-        for row in registry.get(name).runnable_rows:
+        for row in registry.get(name).model_rows:
             seen.setdefault(row.name, row.config)
     return seen
 
@@ -74,7 +74,8 @@ def test_param_count_table_is_complete():
 
 
 def test_there_are_22_table1_configurations_and_three_ablation_baselines():
-    assert len(registry.get("table1").runnable_rows) == 22
+    assert len(registry.get("table1").model_rows) == 22
+    assert [r.name for r in registry.get("table1").runnable_rows[:2]] == ["floor", "classical"]
     assert len(all_configs()) == 25
 
 
