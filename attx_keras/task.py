@@ -24,11 +24,10 @@ import numpy as np
 from attx_keras.data.synthetic import write_synthetic
 from attx_keras.data.wesad import SUBJECT_IDS, find_subjects
 from attx_keras.pipeline import PipelineParams, SubjectWindows, load_subject_windows
-from experiments import metrics as M
 from experiments.cv import Split, loso_split
 from experiments.errors import format_error
 from experiments.provenance import code_hash
-from experiments.references import is_reference, run_reference
+from experiments.references import fold_metrics, is_reference, run_reference
 from experiments.store import atomic_save_model, stable_hash
 from experiments.task import Prepared, RunOptions
 
@@ -192,7 +191,9 @@ class WesadStressTask:
         """Train and evaluate several LOSO folds of one configuration (together on JAX).
 
         With ``options.precise_bn`` every fold's batch-norm statistics are set, after training, to
-        their exact values on that fold's training windows (never the test subject's).
+        their exact values on that fold's training windows (never the test subject's); the record's
+        ``metrics_with_moving_averages`` then scores the same trained weights with the moving
+        averages that training left (None without precise BN).
         """
         import keras
 
@@ -213,18 +214,20 @@ class WesadStressTask:
                              seed=options.seed, log=print_epoch if options.verbose else None)
         outs = []
         for fold, (groups, split), state in zip(folds, splits, states):
-            if options.precise_bn:
+            x_test = {k: v[split.test] for k, v in x.items()}
+            y_true = y[split.test]
+            moving = None
+            if options.precise_bn:  # the same trained weights, also scored with the moving averages
+                moving = fold_metrics(y_true, trainer.predict(state, x_test).argmax(axis=1), "classification", [0, 1])
                 state = trainer.with_precise_bn(state, {k: v[split.train] for k, v in x.items()})
-            proba = trainer.predict(state, {k: v[split.test] for k, v in x.items()})
+            proba = trainer.predict(state, x_test)
             saved = options.model_file(fold)
             if saved is not None:
                 self.save_fold_model(trainer, state, saved)
-            y_true, y_pred = y[split.test], proba.argmax(axis=1)
-            labels = [0, 1]
+            y_pred = proba.argmax(axis=1)
             outs.append({
-                "metrics": {"accuracy": M.accuracy(y_true, y_pred),
-                            "f1_macro": M.f1_macro(y_true, y_pred, labels=labels),
-                            "f1_weighted": M.f1_weighted(y_true, y_pred, labels=labels)},
+                "metrics": fold_metrics(y_true, y_pred, "classification", labels=[0, 1]),
+                "metrics_with_moving_averages": moving,
                 "y_true": y_true.tolist(),
                 "y_pred": y_pred.tolist(),
                 "class_names": CLASS_NAMES,

@@ -34,6 +34,7 @@ def test_precise_bn_sees_the_training_windows_and_no_test_window(prepared, monke
     config = dict(fusion="attx", direction="both", stages=[1, 2])
     out = task.run_fold(config, "S3", prep, SMOKE, RunOptions(precise_bn=True))
     assert out["precise_bn"] is True and len(seen) == 1
+    assert set(out["metrics_with_moving_averages"]) == {"accuracy", "f1_macro", "f1_weighted"}
     windows = prep.data
     train = [s for s in windows if s != "S3"]
     for k in ("ecg", "eda"):
@@ -44,7 +45,7 @@ def test_precise_bn_sees_the_training_windows_and_no_test_window(prepared, monke
     assert out["n_train"] == len(seen[0]["ecg"])
     seen.clear()
     off = task.run_fold(config, "S3", prep, SMOKE, RunOptions(precise_bn=False))
-    assert seen == [] and off["precise_bn"] is False
+    assert seen == [] and off["precise_bn"] is False and off["metrics_with_moving_averages"] is None
 
 
 def test_precise_bn_is_part_of_the_fold_key():
