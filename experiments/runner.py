@@ -177,6 +177,9 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
         raise SweepError(
             f"data root {first.data_root or 'synthetic'}: data changed during the sweep, fingerprint "
             f"{prepared.fingerprint} (expected {first.fingerprint}, the one the sweep was planned with)")
+    from experiments.versions import check_keras
+
+    check_keras()  # the exact training step count needs keras>=3.7 (experiments.versions)
     backend = _current_backend()
     if backend != first.provenance["backend"]:
         raise SweepError(f"--backend: this worker runs Keras on {backend} "
