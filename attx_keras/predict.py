@@ -59,7 +59,7 @@ import numpy as np
 
 from attx_keras.pipeline import PipelineParams, preprocess_arrays, windows_for_inference
 from attx_keras.task import CLASS_NAMES
-from experiments.errors import CliParser, format_error, run_cli
+from experiments.errors import CliParser, UserInputError, format_error, run_cli
 from experiments.store import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ FORMATS = ("auto", "opensignals", "simple", "e4", "csv")
 E4_MIN_START = 1e8  # a unix time after 1973: the first row of an Empatica E4 CSV
 
 
-class SignalFileError(ValueError):
+class SignalFileError(UserInputError):
     """A signal file is not in a format this module reads, or not what was asked of it."""
 
 
@@ -377,14 +377,14 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args(argv)
     if args.wesad is not None and (args.ecg or args.eda):
-        raise ValueError(format_error("--wesad", "given together with --ecg/--eda", "either --wesad or --ecg and --eda"))
+        raise UserInputError(format_error("--wesad", "given together with --ecg/--eda", "either --wesad or --ecg and --eda"))
     if args.wesad is None and not (args.ecg and args.eda):
         missing = "--ecg" if not args.ecg else "--eda"
-        raise ValueError(format_error(missing, "not given", "--wesad FILE, or both --ecg FILE and --eda FILE"))
+        raise UserInputError(format_error(missing, "not given", "--wesad FILE, or both --ecg FILE and --eda FILE"))
     if args.batch_size < 1:
-        raise ValueError(format_error("--batch-size", args.batch_size, "a positive integer"))
+        raise UserInputError(format_error("--batch-size", args.batch_size, "a positive integer"))
     if args.out is not None and Path(args.out).suffix.lower() != ".csv":
-        raise ValueError(format_error("--out", repr(args.out), "a file name ending in .csv"))
+        raise UserInputError(format_error("--out", repr(args.out), "a file name ending in .csv"))
 
     params = PipelineParams()
     code = None

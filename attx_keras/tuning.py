@@ -42,7 +42,7 @@ from attx_keras.layers import DIRECTIONS
 from attx_keras.models import DEFAULT_WIDTHS, build_model
 from attx_keras.task import _subject_number, subject_groups
 from experiments.cv import loso_split
-from experiments.errors import CliParser, format_error, run_cli
+from experiments.errors import CliParser, UserInputError, format_error, run_cli
 from experiments.search import SearchKey, make_tuner, project_name, space_of, write_best
 
 STAGE_CHOICES = ("1", "2", "3", "1,2", "1,3", "2,3", "1,2,3")
@@ -76,12 +76,12 @@ class AttXHyperModel(_kt().HyperModel):
         self.stage_choices = list(stage_choices)
         for d in self.directions:
             if d not in DIRECTIONS:
-                raise ValueError(format_error("--directions", repr(d), f"one of {list(DIRECTIONS)}"))
+                raise UserInputError(format_error("--directions", repr(d), f"one of {list(DIRECTIONS)}"))
         for s in self.stage_choices:
             if s not in STAGE_CHOICES:
-                raise ValueError(format_error("--stage-sets", repr(s), f"one of {list(STAGE_CHOICES)}"))
+                raise UserInputError(format_error("--stage-sets", repr(s), f"one of {list(STAGE_CHOICES)}"))
         if not self.directions or not self.stage_choices:
-            raise ValueError(format_error("search space", "no directions or no stage sets", "at least one of each"))
+            raise UserInputError(format_error("search space", "no directions or no stage sets", "at least one of each"))
         self.tune_widths, self.tune_lr = tune_widths, tune_lr
         self.score, self.input_seconds, self.fs = score, input_seconds, fs
         self.learning_rate = learning_rate
@@ -122,7 +122,7 @@ def search_split(windows: dict, test_subject: str, n_val_subjects: int = 1, seed
     ``n_val_subjects`` validation subjects are whole training subjects drawn with ``seed``.
     """
     if n_val_subjects < 1:
-        raise ValueError(format_error("--val-subjects", n_val_subjects,
+        raise UserInputError(format_error("--val-subjects", n_val_subjects,
                                       "at least 1: the objective needs held-out training subjects"))
     groups = subject_groups(windows)
     split = loso_split(groups, test_subject, n_val_subjects=n_val_subjects, seed=seed)
@@ -167,7 +167,7 @@ def run_search(windows: dict, test_subject: str, directory, *, profile: str, fin
     import keras
 
     if tuner not in TUNERS:
-        raise ValueError(format_error("--tuner", repr(tuner), f"one of {list(TUNERS)}"))
+        raise UserInputError(format_error("--tuner", repr(tuner), f"one of {list(TUNERS)}"))
     kt = _kt()
     hypermodel = AttXHyperModel(directions=directions, stage_choices=stage_choices, tune_widths=tune_widths,
                                 tune_lr=tune_lr, learning_rate=learning_rate, jit=jit)
@@ -203,7 +203,7 @@ def resolve_folds(spec_folds: list[str], all_subjects: list[str], text: str) -> 
     folds = [f.strip() for f in text.split(",") if f.strip()]
     unknown = [f for f in folds if f not in all_subjects]
     if not folds or unknown:
-        raise ValueError(format_error("--folds", repr(text),
+        raise UserInputError(format_error("--folds", repr(text),
                                       f"'profile', 'all' or a comma list of subjects from {sorted(all_subjects, key=_subject_number)}"))
     return folds
 
@@ -236,9 +236,9 @@ def main(argv=None) -> int:
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     args = p.parse_args(argv)
     if args.max_trials is not None and args.max_trials < 1:
-        raise ValueError(format_error("--max-trials", args.max_trials, "a positive integer"))
+        raise UserInputError(format_error("--max-trials", args.max_trials, "a positive integer"))
     if args.epochs is not None and args.epochs < 1:
-        raise ValueError(format_error("--epochs", args.epochs, "a positive integer"))
+        raise UserInputError(format_error("--epochs", args.epochs, "a positive integer"))
 
     from experiments import registry
     from experiments.runner import default_cache_dir

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from experiments import registry
 from experiments.console import PACKAGE_VERSION, fmt_seconds, print_now
-from experiments.errors import SweepError
+from experiments.errors import SweepError, UserInputError
 from experiments.executors import LocalExecutor, make_executor
 from experiments.provenance import library_versions, provenance as make_provenance
 from experiments.spec import ExperimentSpec
@@ -142,7 +142,7 @@ def _prepare(task, params: dict, data_root, cache_dir: Path, allow_missing: bool
     if not allow_missing:
         return task.prepare(params, data_root, cache_dir)
     if "allow_missing" not in inspect.signature(task.prepare).parameters:
-        raise ValueError(f"--allow-missing-subjects: task {task.name!r} does not support it "
+        raise UserInputError(f"--allow-missing-subjects: task {task.name!r} does not support it "
                          f"(expected a prepare(..., allow_missing=...) keyword)")
     return task.prepare(params, data_root, cache_dir, allow_missing=True)
 
@@ -293,7 +293,7 @@ def _sweep_backend(runner, backend: str | None) -> str:
     must agree with it), else ``backend`` or this process's (workers inherit its environment)."""
     current = _current_backend()
     if isinstance(runner, LocalExecutor) and backend and backend != current:
-        raise ValueError(f"--backend {backend}: Keras is already loaded with {current} in this process "
+        raise UserInputError(f"--backend {backend}: Keras is already loaded with {current} in this process "
                          f"(expected KERAS_BACKEND={backend} set before Keras is imported, or a worker executor)")
     return backend or current
 

@@ -70,6 +70,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from experiments.cv import LeakageError
+from experiments.errors import UserInputError
 from experiments.store import atomic_write_json, stable_hash
 
 TUNERS = ("grid", "random", "bayesian")
@@ -149,15 +150,15 @@ def open_project(directory, key: SearchKey) -> Path:
         try:
             have = json.loads(path.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: unreadable search key ({err.msg}) (expected the JSON written by "
+            raise UserInputError(f"{path}: unreadable search key ({err.msg}) (expected the JSON written by "
                              "experiments.search.open_project)") from None
         diff = _differences(have, want)
         if diff:
-            raise ValueError(f"{folder}: project was made for a different search (fields {diff} differ) "
+            raise UserInputError(f"{folder}: project was made for a different search (fields {diff} differ) "
                              "(expected the same key; delete the folder or use another --directory)")
         return folder
     if folder.exists() and any(folder.iterdir()):
-        raise ValueError(f"{folder}: tuner files without {KEY_FILE} (expected a project made by "
+        raise UserInputError(f"{folder}: tuner files without {KEY_FILE} (expected a project made by "
                          "experiments.search.open_project; delete the folder)")
     atomic_write_json(path, want)
     return folder
