@@ -407,7 +407,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args(argv)
     if args.wesad is not None and (args.ecg or args.eda):
-        raise UserInputError(format_error("--wesad", "given together with --ecg/--eda", "either --wesad or --ecg and --eda"))
+        raise UserInputError(format_error("--wesad", "given together with --ecg/--eda",
+                                          "either --wesad or --ecg and --eda"))
     if args.wesad is None and not (args.ecg and args.eda):
         missing = "--ecg" if not args.ecg else "--eda"
         raise UserInputError(format_error(missing, "not given", "--wesad FILE, or both --ecg FILE and --eda FILE"))

@@ -232,7 +232,8 @@ def held_out_score(prepared, record: dict, params: dict, *, epochs: int, seed: i
     fold = record["test_subject"]
     hp = record["best_hyperparameters"]
     config = chosen_config(hp)
-    run_params = {**params, "epochs": epochs, "learning_rate": hp.get("learning_rate", params.get("learning_rate", 1e-3))}
+    lr = hp.get("learning_rate", params.get("learning_rate", 1e-3))
+    run_params = {**params, "epochs": epochs, "learning_rate": lr}
     set_global_seed(seed)
     out = WesadStressTask().run_fold(config, fold, prepared, run_params, RunOptions(seed=seed).resolved(run_params))
     expected = sorted({*record["train_subjects"], *record["val_subjects"]}, key=_subject_number)
@@ -269,7 +270,8 @@ def _reusable_held_out(directory, record: dict) -> dict | None:
         old = json.loads(best_path(directory, record["fold"], record["search_key"]["profile"]).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    same = (old.get("project") == record["project"] and old.get("best_hyperparameters") == record["best_hyperparameters"])
+    same = (old.get("project") == record["project"]
+            and old.get("best_hyperparameters") == record["best_hyperparameters"])
     return old.get("held_out") if same else None
 
 

@@ -70,7 +70,8 @@ class ExperimentSpec:
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
-            raise UnknownNameError(f"experiment {self.name!r} has no profile {name!r}; profiles: {sorted(self.profiles)}")
+            raise UnknownNameError(f"experiment {self.name!r} has no profile {name!r}; "
+                                   f"profiles: {sorted(self.profiles)}")
         return self.profiles[name]
 
     @property

@@ -82,7 +82,8 @@ def stamp_model(path, metadata: dict) -> Path:
     try:
         src = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise ValueError(f"model file {path}: not a zip archive (expected a .keras file written by model.save)") from None
+        raise ValueError(f"model file {path}: not a zip archive "
+                         "(expected a .keras file written by model.save)") from None
     with src, _replacing(path, ".tmp.keras") as tmp:
         with zipfile.ZipFile(tmp, "w") as dst:
             for item in src.infolist():
