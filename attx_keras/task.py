@@ -96,7 +96,7 @@ class WesadStressTask:
             keys.append(key)
         if len(windows) < 2:
             raise UserInputError(format_error(root, f"{len(windows)} subject(s) found",
-                                          "at least 2 for leave-one-subject-out"))
+                                              "at least 2 for leave-one-subject-out"))
         return Prepared(fingerprint=stable_hash(keys), source=source, data=windows)
 
     def folds(self, prepared: Prepared, params: dict) -> list[str]:

@@ -134,7 +134,7 @@ def search_split(windows: dict, test_subject: str, n_val_subjects: int = 1, seed
     """
     if n_val_subjects < 1:
         raise UserInputError(format_error("--val-subjects", n_val_subjects,
-                                      "at least 1: the objective needs held-out training subjects"))
+                                          "at least 1: the objective needs held-out training subjects"))
     groups = subject_groups(windows)
     split = loso_split(groups, test_subject, n_val_subjects=n_val_subjects, seed=seed)
     return groups, split.train, split.val
@@ -285,7 +285,7 @@ def resolve_folds(spec_folds: list[str], all_subjects: list[str], text: str) -> 
     unknown = [f for f in folds if f not in all_subjects]
     if not folds or unknown:
         raise UserInputError(format_error("--folds", repr(text),
-                                      f"'profile', 'all' or a comma list of subjects from {sorted(all_subjects, key=_subject_number)}"))
+                                          f"'profile', 'all' or a comma list of subjects from {sorted(all_subjects, key=_subject_number)}"))
     return folds
 
 

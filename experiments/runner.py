@@ -143,7 +143,7 @@ def _prepare(task, params: dict, data_root, cache_dir: Path, allow_missing: bool
         return task.prepare(params, data_root, cache_dir)
     if "allow_missing" not in inspect.signature(task.prepare).parameters:
         raise UserInputError(f"--allow-missing-subjects: task {task.name!r} does not support it "
-                         f"(expected a prepare(..., allow_missing=...) keyword)")
+                             f"(expected a prepare(..., allow_missing=...) keyword)")
     return task.prepare(params, data_root, cache_dir, allow_missing=True)
 
 
@@ -294,7 +294,7 @@ def _sweep_backend(runner, backend: str | None) -> str:
     current = _current_backend()
     if isinstance(runner, LocalExecutor) and backend and backend != current:
         raise UserInputError(f"--backend {backend}: Keras is already loaded with {current} in this process "
-                         f"(expected KERAS_BACKEND={backend} set before Keras is imported, or a worker executor)")
+                             f"(expected KERAS_BACKEND={backend} set before Keras is imported, or a worker executor)")
     return backend or current
 
 

@@ -156,15 +156,15 @@ def open_project(directory, key: SearchKey) -> Path:
             have = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise UserInputError(f"{path}: unreadable search key ({err.msg}) (expected the JSON written by "
-                             "experiments.search.open_project)") from None
+                                 "experiments.search.open_project)") from None
         diff = _differences(have, want)
         if diff:
             raise UserInputError(f"{folder}: project was made for a different search (fields {diff} differ) "
-                             "(expected the same key; delete the folder or use another --directory)")
+                                 "(expected the same key; delete the folder or use another --directory)")
         return folder
     if folder.exists() and any(folder.iterdir()):
         raise UserInputError(f"{folder}: tuner files without {KEY_FILE} (expected a project made by "
-                         "experiments.search.open_project; delete the folder)")
+                             "experiments.search.open_project; delete the folder)")
     atomic_write_json(path, want)
     return folder
 

@@ -92,7 +92,7 @@ def _check_one_dataset(per_row: dict[str, list[dict]]) -> None:
         listing = "; ".join(f"{fp}: {', '.join(folds[:6])}{' ...' if len(folds) > 6 else ''} ({len(folds)} folds)"
                             for fp, folds in by_fp.items())
         raise UserInputError(f"stored folds: from {len(by_fp)} datasets, data fingerprints {listing} "
-                         f"(expected one dataset per table: re-run the experiment on the data you want)")
+                             f"(expected one dataset per table: re-run the experiment on the data you want)")
 
 
 def summarise(spec: ExperimentSpec, profile: str, results: Path, want: dict, task_name: str | None = None

@@ -245,7 +245,7 @@ class MahnobValenceTask:
             keep = sorted({t.subject for t in trials})[:n_subjects]
             if len(keep) < n_subjects and not allow_missing:
                 raise UserInputError(f"{root}: the profile asks for {n_subjects} participants, found {len(keep)} "
-                                 f"({keep}); use --allow-missing-subjects to run with those")
+                                     f"({keep}); use --allow-missing-subjects to run with those")
             trials = [t for t in trials if t.subject in keep]
         if len(trials) < 3:
             raise UserInputError(f"{root}: need at least 3 usable trials, found {len(trials)}")

@@ -486,7 +486,7 @@ def _gather(root: Path, paths, params: dict, cache_dir, folder: str, make, max_s
     total = sum(len(x) for x in segs)
     if total == 0:
         raise UserInputError(f"{root}: no {what} segment of {params['segment_s']:g} s in any of {len(paths)} file(s); "
-                         "the report:\n" + "\n".join(report))
+                             "the report:\n" + "\n".join(report))
     x, recording, corpus = np.concatenate(segs), np.concatenate(recs).astype(str), np.concatenate(corpora_).astype(str)
     if max_segments is not None and max_segments < total:
         keep = np.unique(np.round(np.linspace(0, total - 1, max_segments)).astype(np.int64))

@@ -147,7 +147,7 @@ class AmigosTask:
             found = [participant_id(p) for p in find_participants(root)]
             if len(found) < n_part and not allow_missing:
                 raise UserInputError(f"{root}: the profile asks for {n_part} participants, found {len(found)} "
-                                 f"({', '.join(found)}); pass --allow-missing-subjects to use those present")
+                                     f"({', '.join(found)}); pass --allow-missing-subjects to use those present")
             participants = found[:n_part]
         segments = load_amigos_segments(root, AmigosParams(), cache_dir, participants=participants, source=source)
         keep = select_segments(segments, params.get("max_trials"), params.get("max_segments_per_trial"))
