@@ -68,7 +68,7 @@ table3: $(STAMP) ## AttX Table III: ablations (unimodal, feature fusion, cross-c
 
 attx-tables: table1 table2 table3 ## all three AttX tables (rows shared between tables run once)
 
-attx-search: $(STAMP) ## keras-tuner search per LOSO fold (FOLDS=profile|all|S2,S5) -> RESULTS/attx_search/fold-*/best.json
+attx-search: $(STAMP) ## keras-tuner search per LOSO fold (FOLDS=profile|all|S2,S5), chosen config retrained and scored on the held-out subject -> RESULTS/attx_search/PROFILE/fold-*/best.json, summary.md
 	$(PY) -m attx_keras.tuning --profile $(PROFILE) --folds $(or $(FOLDS),profile) --seed $(SEED) \
 	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(call on,$(ALLOW_MISSING),--allow-missing-subjects) \
 	  $(call on,$(DEBUG),--debug) --directory $(RESULTS)/attx_search $(EXTRA)
@@ -92,7 +92,7 @@ amigos-subjectwise: $(STAMP) ## transformer_ssl Table 2 under subject-wise 10-fo
 
 amigos: amigos-eeg amigos-fused amigos-pretrain-ablation amigos-baseline ## all four transformer_ssl tables (pre-trained encoders and fine-tuned models shared)
 
-amigos-search: $(STAMP) ## keras-tuner over fine-tuning settings per fold (training part only) -> RESULTS/amigos_search/fold-*/best.json
+amigos-search: $(STAMP) ## keras-tuner over fine-tuning settings per fold (training part only) -> RESULTS/amigos_search/PROFILE/fold-*/best.json
 	$(PY) -m transformer_ssl.tuning --profile $(PROFILE) --folds $(or $(FOLDS),profile) --seed $(SEED) \
 	  $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) --directory $(RESULTS)/amigos_search $(EXTRA)
 

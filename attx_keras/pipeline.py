@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from attx_keras.data.wesad import LABELS, WesadFormatError, read_subject
+from experiments.errors import UserInputError
 from experiments.provenance import code_hash
 from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
 from preprocessing.filters import butter_bandpass, butter_lowpass
@@ -87,7 +88,7 @@ def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(labels[a]), int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-class PipelineInputError(ValueError):
+class PipelineInputError(UserInputError):
     """Arrays handed to the pipeline are not what it needs (names the subject / recording)."""
 
 

@@ -39,6 +39,11 @@ take a column name, an OpenSignals label / sensor / column name (``A1``), or a 0
 default a file with one signal column uses it, an OpenSignals file its channel whose sensor or label
 names the modality.
 
+Training subjects: a model saved by ``--save-models`` carries what it was trained for (task, row,
+fold, held-out subject and the training subjects; see :mod:`experiments.runner`). The first line
+printed names them. When ``--wesad`` reads one of its training subjects, a ``warning:`` line on
+stderr (and a ``#`` line in the output) says that these predictions are not a held-out estimate.
+
 Output (printed, and written with ``--out FILE.csv``): one row per window with ``window``,
 ``start_s``, ``end_s`` (seconds from the first common sample), ``p_stress`` (softmax probability of
 stress), ``predicted`` (``stress`` when ``p_stress >= 0.5``, as the argmax in training) and, for
@@ -59,8 +64,8 @@ import numpy as np
 
 from attx_keras.pipeline import PipelineParams, preprocess_arrays, windows_for_inference
 from attx_keras.task import CLASS_NAMES
-from experiments.errors import CliParser, format_error, run_cli
-from experiments.store import atomic_write_text
+from experiments.errors import CliParser, UserInputError, format_error, run_cli
+from experiments.store import atomic_write_text, read_model_metadata
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,7 @@ FORMATS = ("auto", "opensignals", "simple", "e4", "csv")
 E4_MIN_START = 1e8  # a unix time after 1973: the first row of an Empatica E4 CSV
 
 
-class SignalFileError(ValueError):
+class SignalFileError(UserInputError):
     """A signal file is not in a format this module reads, or not what was asked of it."""
 
 
@@ -337,12 +342,37 @@ def windows_from_files(ecg: SignalFile, fs_ecg: float, eda: SignalFile, fs_eda: 
 
 
 def windows_from_wesad(path, params: PipelineParams = PipelineParams()):
-    """``(ecg_w, eda_w, start_s, code)``: the training windows of a WESAD pickle."""
+    """``(ecg_w, eda_w, start_s, code, subject)``: the training windows of a WESAD pickle and its
+    subject id (the pickle's ``subject`` key, else the file name: ``"S3"``)."""
     from attx_keras.data.wesad import read_subject
 
     s = read_subject(path)
     w = preprocess_arrays(s.ecg, s.eda, s.label, params, subject=str(path), fs=s.fs)
-    return w.ecg, w.eda, w.start / params.fs_out, w.code
+    return w.ecg, w.eda, w.start / params.fs_out, w.code, s.subject
+
+
+def describe_model(path, meta: dict | None) -> str:
+    """The ``# model:`` line: what the saved model was trained for (its ``physio_fusion.json``,
+    written by ``--save-models``), or that it carries no such record."""
+    if meta is None:
+        return (f"# model {path}: no training record (not saved by --save-models); "
+                "its training subjects are unknown")
+    subjects = meta.get("train_subjects")
+    trained = ", ".join(map(str, subjects)) if subjects else "unknown"
+    return (f"# model {path}: {meta.get('task')}/{meta.get('profile')} row {meta.get('row')}, fold "
+            f"{meta.get('fold')} (held out: {meta.get('test_subject') or meta.get('fold')}); "
+            f"trained on subjects {trained}")
+
+
+def training_subject_warning(meta: dict | None, subject: str, source) -> str | None:
+    """A warning when ``subject`` (of the ``--wesad`` file ``source``) trained the model: its
+    predictions are then not a held-out estimate. None when it did not, or when unknown."""
+    subjects = [str(s) for s in (meta or {}).get("train_subjects") or ()]
+    if str(subject) not in subjects:
+        return None
+    return (f"warning: {source}: subject {subject} is one of the model's training subjects ({', '.join(subjects)}): "
+            f"these predictions are not a held-out estimate (use the model of fold {subject}, whose held-out "
+            f"subject it is)")
 
 
 def prediction_table(p_stress: np.ndarray, start_s: np.ndarray, params: PipelineParams = PipelineParams(),
@@ -377,21 +407,22 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args(argv)
     if args.wesad is not None and (args.ecg or args.eda):
-        raise ValueError(format_error("--wesad", "given together with --ecg/--eda", "either --wesad or --ecg and --eda"))
+        raise UserInputError(format_error("--wesad", "given together with --ecg/--eda",
+                                          "either --wesad or --ecg and --eda"))
     if args.wesad is None and not (args.ecg and args.eda):
         missing = "--ecg" if not args.ecg else "--eda"
-        raise ValueError(format_error(missing, "not given", "--wesad FILE, or both --ecg FILE and --eda FILE"))
+        raise UserInputError(format_error(missing, "not given", "--wesad FILE, or both --ecg FILE and --eda FILE"))
     if args.batch_size < 1:
-        raise ValueError(format_error("--batch-size", args.batch_size, "a positive integer"))
+        raise UserInputError(format_error("--batch-size", args.batch_size, "a positive integer"))
     if args.out is not None and Path(args.out).suffix.lower() != ".csv":
-        raise ValueError(format_error("--out", repr(args.out), "a file name ending in .csv"))
+        raise UserInputError(format_error("--out", repr(args.out), "a file name ending in .csv"))
 
     params = PipelineParams()
     code = None
     if args.wesad is not None:
         if not Path(args.wesad).is_file():
             raise FileNotFoundError(2, "No such file or directory", args.wesad)
-        ecg_w, eda_w, start_s, code = windows_from_wesad(args.wesad, params)
+        ecg_w, eda_w, start_s, code, subject = windows_from_wesad(args.wesad, params)
         source = args.wesad
     else:
         ecg = read_signal_file(args.ecg, "ECG", args.ecg_column, args.format)
@@ -402,8 +433,14 @@ def main(argv=None) -> int:
         source = (f"ECG {ecg.path} ({ecg.format}, column {ecg.column}, {fs_ecg:g} Hz), "
                   f"EDA {eda.path} ({eda.format}, column {eda.column}, {fs_eda:g} Hz)")
     model, names = load_attx_model(args.model)
+    meta = read_model_metadata(args.model)
     table = prediction_table(predict_windows(model, names, ecg_w, eda_w, args.batch_size), start_s, params, code)
+    print(describe_model(args.model, meta))
     print(f"# {args.model} on {source}: {len(table)} windows of {params.window_s:g} s")
+    warning = training_subject_warning(meta, subject, args.wesad) if args.wesad is not None else None
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+        print(f"# {warning}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.out is not None:
         path = atomic_write_text(args.out, table.to_csv(index=False, float_format="%.6f"))

@@ -25,7 +25,7 @@ from attx_keras.data.synthetic import write_synthetic
 from attx_keras.data.wesad import SUBJECT_IDS, find_subjects
 from attx_keras.pipeline import PipelineParams, SubjectWindows, load_subject_windows
 from experiments.cv import Split, loso_split
-from experiments.errors import format_error
+from experiments.errors import UserInputError, format_error
 from experiments.provenance import code_hash
 from experiments.references import fold_metrics, is_reference, run_reference
 from experiments.store import atomic_save_model, stable_hash
@@ -74,7 +74,7 @@ class WesadStressTask:
             paths = [found[s] for s in wanted if s in found]
             source = f"WESAD at {Path(root).resolve()}"
             if missing and not allow_missing:
-                raise ValueError(format_error(
+                raise UserInputError(format_error(
                     root, f"missing subject(s) {', '.join(missing)} of the {len(wanted)} the profile asks for",
                     f"{', '.join(wanted)}; or --allow-missing-subjects (make ALLOW_MISSING=1) to use the "
                     f"{len(paths)} present"))
@@ -95,8 +95,8 @@ class WesadStressTask:
             windows[w.subject] = w
             keys.append(key)
         if len(windows) < 2:
-            raise ValueError(format_error(root, f"{len(windows)} subject(s) found",
-                                          "at least 2 for leave-one-subject-out"))
+            raise UserInputError(format_error(root, f"{len(windows)} subject(s) found",
+                                              "at least 2 for leave-one-subject-out"))
         return Prepared(fingerprint=stable_hash(keys), source=source, data=windows)
 
     def folds(self, prepared: Prepared, params: dict) -> list[str]:

@@ -10,8 +10,18 @@ everything the search depends on (test fold, training and validation subjects, p
 fingerprint, search space, seed, tuner kind, epochs, batch size, trial budget, backend and the
 code hash of the task's sources). A project is reused only when all of these match, so an
 interrupted search resumes and a search for another fold, profile or space never sees another
-search's trials. The winner of fold ``S3`` is written to ``DIRECTORY/fold-S3/best.json`` with
-that provenance (``search_key``, ``project``, the chosen trial, its score and the subjects).
+search's trials. The winner of fold ``S3`` is written to ``DIRECTORY/<profile>/fold-S3/best.json``
+with that provenance (``search_key``, ``project``, the chosen trial, its score and the subjects);
+the profile in the path keeps a quick search from overwriting a paper search.
+
+Held-out score: after its search, each fold's chosen configuration is retrained on the fold's
+whole training part (the search's training and validation subjects together, every subject but
+the held-out one) with the profile's protocol (:meth:`attx_keras.task.WesadStressTask.run_fold`,
+the epochs searched with), and its macro F1 on the held-out subject is stored in ``best.json``
+under ``held_out``. The held-out subject is used for that number only, never for choosing. The
+command ends with a table (also written to ``DIRECTORY/<profile>/summary.md``): per fold, the
+chosen type, direction and stages, the validation macro F1 of the search and that held-out
+macro F1.
 
     python -m attx_keras.tuning --profile quick --folds S2 --val-subjects 1
     python -m attx_keras.tuning --profile paper --folds all            # every LOSO fold
@@ -35,6 +45,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -42,8 +53,8 @@ from attx_keras.layers import DIRECTIONS
 from attx_keras.models import DEFAULT_WIDTHS, build_model
 from attx_keras.task import _subject_number, subject_groups
 from experiments.cv import loso_split
-from experiments.errors import CliParser, format_error, run_cli
-from experiments.search import SearchKey, make_tuner, project_name, space_of, write_best
+from experiments.errors import CliParser, UserInputError, format_error, run_cli
+from experiments.search import SearchKey, best_path, make_tuner, project_name, space_of, write_best
 
 STAGE_CHOICES = ("1", "2", "3", "1,2", "1,3", "2,3", "1,2,3")
 OBJECTIVE = "val_f1_macro"
@@ -76,12 +87,12 @@ class AttXHyperModel(_kt().HyperModel):
         self.stage_choices = list(stage_choices)
         for d in self.directions:
             if d not in DIRECTIONS:
-                raise ValueError(format_error("--directions", repr(d), f"one of {list(DIRECTIONS)}"))
+                raise UserInputError(format_error("--directions", repr(d), f"one of {list(DIRECTIONS)}"))
         for s in self.stage_choices:
             if s not in STAGE_CHOICES:
-                raise ValueError(format_error("--stage-sets", repr(s), f"one of {list(STAGE_CHOICES)}"))
+                raise UserInputError(format_error("--stage-sets", repr(s), f"one of {list(STAGE_CHOICES)}"))
         if not self.directions or not self.stage_choices:
-            raise ValueError(format_error("search space", "no directions or no stage sets", "at least one of each"))
+            raise UserInputError(format_error("search space", "no directions or no stage sets", "at least one of each"))
         self.tune_widths, self.tune_lr = tune_widths, tune_lr
         self.score, self.input_seconds, self.fs = score, input_seconds, fs
         self.learning_rate = learning_rate
@@ -122,8 +133,8 @@ def search_split(windows: dict, test_subject: str, n_val_subjects: int = 1, seed
     ``n_val_subjects`` validation subjects are whole training subjects drawn with ``seed``.
     """
     if n_val_subjects < 1:
-        raise ValueError(format_error("--val-subjects", n_val_subjects,
-                                      "at least 1: the objective needs held-out training subjects"))
+        raise UserInputError(format_error("--val-subjects", n_val_subjects,
+                                          "at least 1: the objective needs held-out training subjects"))
     groups = subject_groups(windows)
     split = loso_split(groups, test_subject, n_val_subjects=n_val_subjects, seed=seed)
     return groups, split.train, split.val
@@ -167,7 +178,7 @@ def run_search(windows: dict, test_subject: str, directory, *, profile: str, fin
     import keras
 
     if tuner not in TUNERS:
-        raise ValueError(format_error("--tuner", repr(tuner), f"one of {list(TUNERS)}"))
+        raise UserInputError(format_error("--tuner", repr(tuner), f"one of {list(TUNERS)}"))
     kt = _kt()
     hypermodel = AttXHyperModel(directions=directions, stage_choices=stage_choices, tune_widths=tune_widths,
                                 tune_lr=tune_lr, learning_rate=learning_rate, jit=jit)
@@ -194,6 +205,76 @@ def run_search(windows: dict, test_subject: str, directory, *, profile: str, fin
             "trials": len(finished)}
 
 
+def chosen_config(hyperparameters: dict) -> dict:
+    """The :func:`attx_keras.models.build_model` keywords (a Table I row config) of a trial."""
+    config = {"fusion": "attx", "direction": hyperparameters["direction"],
+              "stages": [int(s) for s in str(hyperparameters["stages"]).split(",")]}
+    if "width1" in hyperparameters:
+        config["widths"] = [int(hyperparameters[f"width{i}"]) for i in (1, 2, 3)]
+    return config
+
+
+def held_out_score(prepared, record: dict, params: dict, *, epochs: int, seed: int = 0) -> dict:
+    """Retrain ``record``'s chosen configuration on the whole training part of its fold and score it
+    on the held-out subject (the only use of that subject's windows).
+
+    ``record``: a :func:`run_search` result. The training part is every subject but the held-out
+    one, i.e. the search's training and validation subjects together (checked). Training follows
+    the profile ``params`` (batch size, precise batch norm) for ``epochs`` epochs, with the trial's
+    learning rate when it was searched. Returns ``{"config", "epochs", "learning_rate",
+    "train_subjects", "test_subject", "f1_macro", "accuracy", "n_train", "n_test"}``.
+    """
+    from attx_keras.task import WesadStressTask
+    from experiments.cv import LeakageError
+    from experiments.seeding import set_global_seed
+    from experiments.task import RunOptions
+
+    fold = record["test_subject"]
+    hp = record["best_hyperparameters"]
+    config = chosen_config(hp)
+    lr = hp.get("learning_rate", params.get("learning_rate", 1e-3))
+    run_params = {**params, "epochs": epochs, "learning_rate": lr}
+    set_global_seed(seed)
+    out = WesadStressTask().run_fold(config, fold, prepared, run_params, RunOptions(seed=seed).resolved(run_params))
+    expected = sorted({*record["train_subjects"], *record["val_subjects"]}, key=_subject_number)
+    if fold in out["train_subjects"] or out["train_subjects"] != expected:
+        raise LeakageError(f"fold {fold}: retrained on {out['train_subjects']} "
+                           f"(expected the search's training and validation subjects {expected})")
+    return {"config": config, "epochs": epochs, "learning_rate": run_params["learning_rate"],
+            "train_subjects": out["train_subjects"], "test_subject": fold,
+            "f1_macro": out["metrics"]["f1_macro"], "accuracy": out["metrics"]["accuracy"],
+            "n_train": out["n_train"], "n_test": out["n_test"]}
+
+
+def summary_table(records: list[dict]) -> str:
+    """The Markdown table that ends a search: per fold, the chosen type, direction and stages, the
+    search's validation macro F1 and the retrained model's macro F1 on the held-out subject."""
+    from experiments.configs.attx_wesad import ARROW, TYPE_TABLE, TYPE_TEXT
+
+    lines = ["| Held-out subject | Type (text) | Type (Table I) | Direction | Stages | Trials | "
+             "Validation macro-F1 (search) | Held-out macro-F1 (retrained) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        hp, held = r["best_hyperparameters"], r.get("held_out") or {}
+        d = hp["direction"]
+        f1 = f"{100 * held['f1_macro']:.2f}" if "f1_macro" in held else "–"
+        lines.append(f"| {r['fold']} | {TYPE_TEXT[d]} | {TYPE_TABLE[d]} | {ARROW[d]} | "
+                     f"{str(hp['stages']).replace(',', ', ')} | {r['trials']} | {100 * r['best_val_f1_macro']:.2f} | "
+                     f"{f1} |")
+    return "\n".join(lines) + "\n"
+
+
+def _reusable_held_out(directory, record: dict) -> dict | None:
+    """The ``held_out`` of this fold's stored winner when it is the same search's same choice."""
+    try:
+        old = json.loads(best_path(directory, record["fold"], record["search_key"]["profile"]).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    same = (old.get("project") == record["project"]
+            and old.get("best_hyperparameters") == record["best_hyperparameters"])
+    return old.get("held_out") if same else None
+
+
 def resolve_folds(spec_folds: list[str], all_subjects: list[str], text: str) -> list[str]:
     """``--folds``: "profile" -> the profile's folds, "all" -> every subject, else a comma list."""
     if text == "profile":
@@ -203,8 +284,8 @@ def resolve_folds(spec_folds: list[str], all_subjects: list[str], text: str) -> 
     folds = [f.strip() for f in text.split(",") if f.strip()]
     unknown = [f for f in folds if f not in all_subjects]
     if not folds or unknown:
-        raise ValueError(format_error("--folds", repr(text),
-                                      f"'profile', 'all' or a comma list of subjects from {sorted(all_subjects, key=_subject_number)}"))
+        raise UserInputError(format_error("--folds", repr(text),
+                                          f"'profile', 'all' or a comma list of subjects from {sorted(all_subjects, key=_subject_number)}"))
     return folds
 
 
@@ -229,16 +310,20 @@ def main(argv=None) -> int:
     p.add_argument("--tune-widths", action="store_true")
     p.add_argument("--tune-lr", action="store_true")
     p.add_argument("--directory", default="results/attx_search",
-                   help="keras-tuner folder (shared when distributed); one project and one fold-*/best.json per fold")
+                   help="keras-tuner folder (shared when distributed); one project per fold and search, "
+                        "the winners in PROFILE/fold-*/best.json")
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                    help="XLA compilation of the trials (default: Keras' auto)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     args = p.parse_args(argv)
+    from experiments.versions import check_keras
+
+    check_keras()  # the retraining of each fold's choice needs the exact step count of keras>=3.7
     if args.max_trials is not None and args.max_trials < 1:
-        raise ValueError(format_error("--max-trials", args.max_trials, "a positive integer"))
+        raise UserInputError(format_error("--max-trials", args.max_trials, "a positive integer"))
     if args.epochs is not None and args.epochs < 1:
-        raise ValueError(format_error("--epochs", args.epochs, "a positive integer"))
+        raise UserInputError(format_error("--epochs", args.epochs, "a positive integer"))
 
     from experiments import registry
     from experiments.runner import default_cache_dir
@@ -256,22 +341,42 @@ def main(argv=None) -> int:
     directions = [d.strip() for d in args.directions.split(",") if d.strip()]
     stage_sets = [s.strip() for s in args.stage_sets.split() if s.strip()]
     chief = os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
+    epochs = args.epochs or params["epochs"]
+    tag = f"[attx-search/{args.profile}]"
+    records = []
     for fold in folds:
-        print(f"[attx-search/{args.profile}] fold {fold}: searching on the other subjects", flush=True)
+        print(f"{tag} fold {fold}: searching on the other subjects", flush=True)
         set_global_seed(args.seed)
         record = run_search(prepared.data, fold, args.directory, profile=args.profile,
                             fingerprint=prepared.fingerprint, n_val_subjects=args.val_subjects, tuner=args.tuner,
-                            max_trials=args.max_trials, epochs=args.epochs or params["epochs"],
+                            max_trials=args.max_trials, epochs=epochs,
                             batch_size=params.get("batch_size", 16), seed=args.seed,
                             tune_widths=args.tune_widths, tune_lr=args.tune_lr, directions=directions,
                             stage_choices=stage_sets, learning_rate=params.get("learning_rate", 1e-3),
                             jit=args.jit, verbose=args.verbose)
         record.update(data_source=prepared.source, profile=args.profile)
-        if chief:
-            path = write_best(args.directory, fold, record)
-            print(f"[attx-search/{args.profile}] fold {fold}: best {json.dumps(record['best_hyperparameters'])} "
-                  f"val macro-F1 {record['best_val_f1_macro']:.4f} ({record['trials']} trials) -> {path}",
-                  flush=True)
+        if not chief:
+            continue
+        held = _reusable_held_out(args.directory, record)
+        if held is None:
+            print(f"{tag} fold {fold}: retraining {json.dumps(record['best_hyperparameters'])} on "
+                  f"{', '.join(sorted({*record['train_subjects'], *record['val_subjects']}, key=_subject_number))}, "
+                  f"testing on {fold}", flush=True)
+            held = held_out_score(prepared, record, params, epochs=epochs, seed=args.seed)
+        record["held_out"] = held
+        path = write_best(args.directory, fold, record)
+        records.append(record)
+        print(f"{tag} fold {fold}: best {json.dumps(record['best_hyperparameters'])} "
+              f"val macro-F1 {record['best_val_f1_macro']:.4f} ({record['trials']} trials), held-out macro-F1 "
+              f"{held['f1_macro']:.4f} after retraining -> {path}", flush=True)
+    if records:
+        from experiments.store import atomic_write_text
+
+        table = summary_table(records)
+        out = atomic_write_text(Path(args.directory) / args.profile / "summary.md",
+                                f"# AttX search, profile {args.profile}: {prepared.source}\n\n{table}")
+        print(f"\n{tag} chosen per fold (validation on training subjects only; the held-out subject scores "
+              f"the retrained choice only):\n{table}{tag} -> {out}", flush=True)
     return 0
 
 

@@ -49,9 +49,12 @@ def import_keras_quietly():
         level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") or 0)
     except ValueError:
         level = 0
+    from experiments.versions import check_keras
+
     if level < 1 or "keras" in sys.modules:
         import keras
 
+        check_keras(keras.__version__)
         return keras
     dropped = "IWE"[:min(level, 3)]
     sys.stderr.flush()
@@ -71,4 +74,5 @@ def import_keras_quietly():
                 if line == _ABSL_PREAMBLE or (m and m.group(1) in dropped):
                     continue
                 print(line, file=sys.stderr)
+    check_keras(keras.__version__)  # a one-line error for a Keras older than setup.cfg's bound
     return keras

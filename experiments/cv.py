@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, ShuffleSplit
 
+from experiments.errors import UserInputError
 
-class LeakageError(ValueError):
+
+class LeakageError(UserInputError):
     """Train, validation and test share a subject (or an item)."""
 
 

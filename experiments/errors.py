@@ -13,8 +13,9 @@ API
     Call ``main(argv_without_debug)`` (``argv`` defaults to ``sys.argv[1:]``; ``--debug`` is
     removed before ``main`` sees it, so a CLI's parser need not declare it; use
     :func:`add_debug_argument` to list it in ``--help``). Returns ``main``'s status, or 2 after
-    printing the error line for a user mistake, 130 after Ctrl-C, 141 (silently) when stdout
-    was closed early (``| head``). Typical use::
+    printing the error line for a user mistake, 1 after printing a bug's traceback and
+    :data:`BUG_LINE`, 130 after Ctrl-C, 141 (silently) when stdout was closed early (``| head``).
+    Typical use::
 
         def main(argv=None) -> int: ...
         if __name__ == "__main__":
@@ -32,32 +33,47 @@ API
     sub-parsers inherit both. Use it in place of ``argparse.ArgumentParser``.
 
 ``format_error(where, found, expected) -> str``
-    The shared wording: ``"<where>: <found> (expected <expected>)"``. Raise ``ValueError`` (or a
-    subclass) with it.
+    The shared wording: ``"<where>: <found> (expected <expected>)"``. Raise
+    :class:`UserInputError` (or a subclass) with it.
 
 ``error_line(err, argv=()) -> str | None``
     The line printed for ``err`` (without the trailing newline), or None when ``err`` is not a
-    user mistake (a bug: it propagates with its traceback).
+    user mistake (a bug: :func:`run_cli` prints its traceback and :data:`BUG_LINE`).
 
-``UserError`` / ``SweepError``
-    Raise :class:`UserError` for a mistake that has no better built-in class;
-    :class:`SweepError` (a ``RuntimeError``) is what the runner raises when the sweep cannot go
-    on (e.g. the data changed during the sweep).
+``UserError`` / ``UserInputError`` / ``UnknownNameError`` / ``SweepError``
+    Raise :class:`UserInputError` (a ``ValueError``) when an input check fails,
+    :class:`UnknownNameError` (also a ``KeyError``) for an unknown name, :class:`UserError` for
+    another mistake that has no better class; :class:`SweepError` (a ``RuntimeError``) is what the
+    runner raises when the sweep cannot go on (e.g. the data changed during the sweep).
 
-What counts as a user mistake: ``ValueError`` (including ``WesadFormatError`` and
-``LeakageError``), ``KeyError``, ``OSError`` (``FileNotFoundError``, permissions, a full disk;
-the file name is put first), ``pickle.UnpicklingError`` (including ``UnsafePickleError``), a missing
-module (``--backend jax`` without jax: ``error: --backend jax: module 'jax' is not installed
-(expected pip install jax)``), :class:`UserError` and :class:`SweepError`. Any other exception
-(``TypeError``, ``AttributeError``, a ``RuntimeError`` from a library ...) is a bug and keeps its
-traceback. ``SystemExit`` (argparse's own usage errors, already exit 2) passes through.
+What counts as a user mistake (exactly these; :func:`is_user_mistake`):
+
+* the project's own error classes: :class:`UserError` and its subclasses (:class:`SweepError`,
+  :class:`UserInputError` and the readers' and pipelines' format errors derived from it, such as
+  ``WesadFormatError``, ``PipelineInputError``, ``SignalFileError``, ``LeakageError``;
+  :class:`UnknownNameError` for an unknown experiment, profile or row);
+* a path the user named that is missing, not a file / folder, or not permitted
+  (``FileNotFoundError``, ``NotADirectoryError``, ``IsADirectoryError``, ``PermissionError``,
+  ``FileExistsError``; the file name is put first), a full disk or a read-only file system;
+* a pickle that is not a readable pickle (``pickle.UnpicklingError``; our restricted unpickler's
+  ``UnsafePickleError``);
+* a missing optional module (``--backend jax`` without jax: ``error: --backend jax: module 'jax'
+  is not installed (expected pip install jax)``); a missing module of the project itself is not;
+* argparse's usage errors (``SystemExit`` with status 2 from :class:`CliParser`, passed through).
+
+Everything else is a bug, including a plain ``ValueError``, ``KeyError`` or ``OSError`` that no
+input check of ours raised: ``run_cli`` prints its traceback, then one line
+(:data:`BUG_LINE`) asking for a report, and returns 1. Input checks therefore raise
+:class:`UserInputError` (a ``ValueError``), not a plain ``ValueError``.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import pickle
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from functools import wraps
 
@@ -72,12 +88,34 @@ PIP_NAMES = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow", "cv2"
 OWN_PACKAGES = {"experiments", "attx_keras", "preprocessing", "transformer_ssl", "rmmt", "tests"}
 
 
+#: printed after the traceback of an exception that is not a user mistake (exit status 1)
+BUG_LINE = ("bug: this {kind} is a bug in physio-fusion, not a mistake in your input: please report it with "
+            "the traceback above and the command line")
+
+
 class UserError(Exception):
     """A mistake in the user's input that no built-in exception class describes."""
 
 
+class UserInputError(UserError, ValueError):
+    """An input check failed: an argument, a file's content, a dataset folder, a configuration the
+    user chose. Raise it (with :func:`format_error`'s wording) where a plain ``ValueError`` would
+    otherwise say that the input is wrong; readers' format errors derive from it."""
+
+
+class UnknownNameError(UserInputError, KeyError):
+    """An experiment, profile, row or fold name that is not registered (a ``KeyError`` too)."""
+
+
 class SweepError(UserError, RuntimeError):
     """The runner cannot go on with the sweep as asked (e.g. the data changed while it ran)."""
+
+
+#: user path errors: the class and what was expected instead
+_PATH_ERRORS = {FileNotFoundError: "an existing path", IsADirectoryError: "a file", NotADirectoryError: "a folder",
+                PermissionError: "a readable/writable path", FileExistsError: "a path that does not exist yet"}
+#: OSError numbers that are about the user's machine, not our code: a full disk, quota, read-only
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 def format_error(where, found, expected) -> str:
@@ -123,9 +161,22 @@ def _backend_arg(argv: Sequence[str]) -> str | None:
     return None
 
 
+def is_user_mistake(err: BaseException) -> bool:
+    """Whether ``err`` is a user's mistake (see the module docstring) rather than a bug."""
+    if isinstance(err, ModuleNotFoundError):
+        return bool(err.name) and err.name.split(".")[0] not in OWN_PACKAGES
+    if isinstance(err, (UserError, pickle.UnpicklingError)):
+        return True
+    if isinstance(err, OSError):
+        return isinstance(err, tuple(_PATH_ERRORS)) or err.errno in _ENVIRONMENT_ERRNOS
+    return False
+
+
 def error_line(err: BaseException, argv: Sequence[str] = ()) -> str | None:
     """The one-line message for a user mistake, or None for a bug (see the module docstring)."""
-    if isinstance(err, ModuleNotFoundError) and err.name and err.name.split(".")[0] not in OWN_PACKAGES:
+    if not is_user_mistake(err):
+        return None
+    if isinstance(err, ModuleNotFoundError):
         module = err.name.split(".")[0]
         where = ""
         backend = _backend_arg(argv)
@@ -133,20 +184,13 @@ def error_line(err: BaseException, argv: Sequence[str] = ()) -> str | None:
             where = f"--backend {backend}: "
         pip = PIP_NAMES.get(module, module)
         return f"error: {where}module {module!r} is not installed (expected pip install {pip})"
-    if isinstance(err, OSError) and not isinstance(err, pickle.UnpicklingError):
-        if err.filename is not None and err.strerror:
-            what = {FileNotFoundError: "an existing path", IsADirectoryError: "a file",
-                    NotADirectoryError: "a folder", PermissionError: "a readable/writable path"}
-            found = err.strerror.lower()
-            expected = what.get(type(err), "a usable path")
-            name = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
-            return f"error: {format_error(name, found, expected)}"
-        return f"error: {_message(err)}"
-    if isinstance(err, pickle.UnpicklingError):
-        return f"error: {_message(err)}"
-    if isinstance(err, (ValueError, KeyError, UserError)):
-        return f"error: {_message(err)}"
-    return None
+    if isinstance(err, OSError) and not isinstance(err, pickle.UnpicklingError) and \
+            err.filename is not None and err.strerror:
+        found = err.strerror.lower()
+        expected = next((v for k, v in _PATH_ERRORS.items() if isinstance(err, k)), "a usable path")
+        name = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
+        return f"error: {format_error(name, found, expected)}"
+    return f"error: {_message(err)}"
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
@@ -168,10 +212,15 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: Sequence[str] 
         print("error: interrupted (finished folds are stored; run the same command again to resume)",
               file=sys.stderr, flush=True)
         return 130
-    except Exception as err:  # noqa: BLE001 - classified below; bugs are re-raised
-        line = None if debug else error_line(err, rest)
-        if line is None:
+    except Exception as err:  # noqa: BLE001 - classified below
+        if debug:
             raise
+        line = error_line(err, rest)
+        if line is None:  # a bug: its traceback, then a request for a report
+            sys.stdout.flush()
+            traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
+            print(BUG_LINE.format(kind=type(err).__name__), file=sys.stderr, flush=True)
+            return 1
         print(line, file=sys.stderr, flush=True)
         return 2
     return 0 if status is None else int(status)

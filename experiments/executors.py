@@ -13,6 +13,8 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 
+from experiments.errors import UserInputError
+
 
 class Executor(ABC):
     #: True when jobs may run on other machines: the runner then stores their results itself.
@@ -102,7 +104,7 @@ class RayExecutor(Executor):
     def __init__(self, address: str | None = None, cpus: float = 1, gpus: float = 0,
                  backend: str | None = None, max_retries: int = 3, num_cpus: int | None = None):
         if cpus <= 0 or gpus < 0:
-            raise ValueError(f"ray: cpus per job must be > 0 and gpus >= 0, got {cpus}, {gpus}")
+            raise UserInputError(f"ray: cpus per job must be > 0 and gpus >= 0, got {cpus}, {gpus}")
         self.address, self.cpus, self.gpus, self.max_retries = address, cpus, gpus, max_retries
         self.num_cpus = num_cpus
         self.env = worker_env(max(1, int(cpus)), backend)
@@ -111,7 +113,7 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError:
-            raise ValueError("executor 'ray' needs Ray: pip install 'physio-fusion[distributed]'") from None
+            raise UserInputError("executor 'ray' needs Ray: pip install 'physio-fusion[distributed]'") from None
         if not ray.is_initialized():
             kwargs = {"num_cpus": self.num_cpus} if self.address is None else {}
             ray.init(address=self.address, runtime_env={"env_vars": self.env}, include_dashboard=False,

@@ -5,6 +5,7 @@ import importlib
 import pkgutil
 from functools import lru_cache
 
+from experiments.errors import UnknownNameError
 from experiments.spec import ExperimentSpec
 
 
@@ -29,5 +30,5 @@ def names() -> list[str]:
 def get(name: str) -> ExperimentSpec:
     specs = _all()
     if name not in specs:
-        raise KeyError(f"no experiment named {name!r}; registered: {', '.join(specs) or 'none'}")
+        raise UnknownNameError(f"no experiment named {name!r}; registered: {', '.join(specs) or 'none'}")
     return specs[name]

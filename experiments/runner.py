@@ -10,6 +10,13 @@ The key hashes the row config, the profile parameters and the fold's provenance
 task version, the Keras backend, the dtype policy and the seed); anything else is re-run and
 overwritten, so changed code, config, dataset, backend or precision is never mistaken for done.
 Each record stores these components under ``provenance`` so that a reader sees them.
+
+Saved models (``--save-models``) cannot go stale: each ``<fold>.keras`` carries the fold key,
+data fingerprint, row, fold and training subjects in its archive member ``physio_fusion.json``
+(:func:`model_metadata`, written by :func:`experiments.store.stamp_model`), and the record beside
+it stores the file's SHA-256 (``model_sha256``). A fold counts as finished with its model only if
+the model's key and fingerprint are the record's and its digest matches; a fold re-run without
+``--save-models`` deletes the model beside it, and one re-run with it replaces the model.
 """
 from __future__ import annotations
 
@@ -24,11 +31,11 @@ from pathlib import Path
 
 from experiments import registry
 from experiments.console import PACKAGE_VERSION, fmt_seconds, print_now
-from experiments.errors import SweepError
+from experiments.errors import SweepError, UserInputError
 from experiments.executors import LocalExecutor, make_executor
 from experiments.provenance import library_versions, provenance as make_provenance
 from experiments.spec import ExperimentSpec
-from experiments.store import atomic_write_json, stable_hash
+from experiments.store import atomic_write_json, file_digest, read_model_metadata, stable_hash, stamp_model
 from experiments.task import Prepared, RunOptions, load_task
 
 
@@ -80,20 +87,63 @@ def load_record(path: Path) -> dict | None:
         return None
 
 
+#: version of the metadata a saved model carries (:func:`model_metadata`)
+MODEL_METADATA_FORMAT = "physio-fusion-model/1"
+
+
+def model_metadata(job: "Job", task_name: str, out: dict) -> dict:
+    """What a fold's saved model was trained for, stored inside its ``.keras`` file.
+
+    ``format``, ``fold_key`` (the record's ``key``), ``data_fingerprint``, ``experiment``,
+    ``task``, ``row``, ``fold``, ``profile``, ``seed``, ``config``, ``provenance``, and from the
+    task's output ``test_subject``, ``train_subjects`` (the subjects whose windows trained it) and
+    ``class_names``, when the task reports them (None otherwise).
+    """
+    return {"format": MODEL_METADATA_FORMAT, "fold_key": job.key, "data_fingerprint": job.fingerprint,
+            "experiment": job.experiment, "task": task_name, "row": job.row,
+            "fold": job.fold, "profile": job.profile, "seed": job.options.seed, "config": job.config,
+            "provenance": job.provenance, "test_subject": out.get("test_subject"),
+            "train_subjects": out.get("train_subjects"), "class_names": out.get("class_names"),
+            "package_version": PACKAGE_VERSION}
+
+
+def model_matches(path: Path, record: dict) -> bool:
+    """The model beside the record at ``path`` belongs to ``record``: it exists, its stamped fold key
+    and data fingerprint are the record's, and its SHA-256 is the record's ``model_sha256``."""
+    model = model_path(path)
+    if not model.is_file():
+        return False
+    meta = read_model_metadata(model)
+    if meta is None or meta.get("fold_key") != record.get("key") or \
+            meta.get("data_fingerprint") != record.get("data_fingerprint"):
+        return False
+    return record.get("model_sha256") == file_digest(model)
+
+
 def is_finished(path: Path, key: str, fingerprint: str, need_model: bool = False) -> bool:
-    """A stored record of this key and data, and (``need_model``) its saved model beside it."""
+    """A stored record of this key and data, and (``need_model``) its own saved model beside it
+    (:func:`model_matches`: a model left by a run at another key does not count)."""
     rec = load_record(path)
     if rec is None or rec.get("key") != key or rec.get("data_fingerprint") != fingerprint:
         return False
-    return not need_model or model_path(path).is_file()
+    return not need_model or model_matches(path, rec)
+
+
+def store_record(path, record: dict) -> Path:
+    """Write a fold's record atomically; a model beside it that the record does not name (left by an
+    earlier run with ``--save-models``) is deleted first, so no stale model outlives its record."""
+    stale = model_path(path)
+    if record.get("model_file") is None and stale.exists():
+        stale.unlink()
+    return atomic_write_json(path, record)
 
 
 def _prepare(task, params: dict, data_root, cache_dir: Path, allow_missing: bool) -> Prepared:
     if not allow_missing:
         return task.prepare(params, data_root, cache_dir)
     if "allow_missing" not in inspect.signature(task.prepare).parameters:
-        raise ValueError(f"--allow-missing-subjects: task {task.name!r} does not support it "
-                         f"(expected a prepare(..., allow_missing=...) keyword)")
+        raise UserInputError(f"--allow-missing-subjects: task {task.name!r} does not support it "
+                             f"(expected a prepare(..., allow_missing=...) keyword)")
     return task.prepare(params, data_root, cache_dir, allow_missing=True)
 
 
@@ -127,6 +177,9 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
         raise SweepError(
             f"data root {first.data_root or 'synthetic'}: data changed during the sweep, fingerprint "
             f"{prepared.fingerprint} (expected {first.fingerprint}, the one the sweep was planned with)")
+    from experiments.versions import check_keras
+
+    check_keras()  # the exact training step count needs keras>=3.7 (experiments.versions)
     backend = _current_backend()
     if backend != first.provenance["backend"]:
         raise SweepError(f"--backend: this worker runs Keras on {backend} "
@@ -148,9 +201,13 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
     records = []
     for job, out in zip(jobs, outs):
         saved = job.options.model_file(job.fold)
-        if saved is not None and not Path(saved).is_file():
-            raise SweepError(f"--save-models: task {task.name!r} did not save fold {job.fold} "
-                             f"(expected {saved})")
+        model_sha256 = None
+        if saved is not None:
+            if not Path(saved).is_file():
+                raise SweepError(f"--save-models: task {task.name!r} did not save fold {job.fold} "
+                                 f"(expected {saved})")
+            stamp_model(saved, model_metadata(job, task.name, out))
+            model_sha256 = file_digest(saved)
         record = {
             "experiment": job.experiment,
             "task": task.name,
@@ -172,6 +229,7 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
                         "fold_parallel": bool(job.options.fold_parallel),
                         "save_models": bool(job.options.save_models)},
             "model_file": Path(saved).name if saved else None,
+            "model_sha256": model_sha256,
             "package_version": PACKAGE_VERSION,
             "task_version": task.version,
             "backend": backend,
@@ -183,7 +241,7 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
             **out,
         }
         if store:
-            atomic_write_json(job.path, record)
+            store_record(job.path, record)
         records.append(record)
     return records
 
@@ -235,8 +293,8 @@ def _sweep_backend(runner, backend: str | None) -> str:
     must agree with it), else ``backend`` or this process's (workers inherit its environment)."""
     current = _current_backend()
     if isinstance(runner, LocalExecutor) and backend and backend != current:
-        raise ValueError(f"--backend {backend}: Keras is already loaded with {current} in this process "
-                         f"(expected KERAS_BACKEND={backend} set before Keras is imported, or a worker executor)")
+        raise UserInputError(f"--backend {backend}: Keras is already loaded with {current} in this process "
+                             f"(expected KERAS_BACKEND={backend} set before Keras is imported, or a worker executor)")
     return backend or current
 
 
@@ -291,7 +349,7 @@ def run_experiment(name: str | ExperimentSpec, profile: str | None = None, data_
     for unit, records in runner.map(partial(execute_jobs, store=not runner.remote), units):
         for job, record in zip(unit, records):
             if runner.remote:
-                atomic_write_json(job.path, record)
+                store_record(job.path, record)
             done += 1
             elapsed = time.perf_counter() - t_start
             eta = elapsed / done * (len(todo) - done)

@@ -43,13 +43,17 @@ API
     value to put in ``SearchKey.space``).
 
 ``write_best(directory, fold, record) -> Path``
-    Writes ``directory/fold-<fold>/best.json`` (atomic, via ``experiments.store.atomic_write_json``).
-    ``record`` must hold ``"fold"`` (equal to ``fold``), ``"project"`` and ``"search_key"`` (the
-    provenance: ``SearchKey.to_dict()``); a record whose ``search_key`` holds ``fold`` in its train
-    or validation subjects is refused (``LeakageError``).
+    Writes ``directory/<profile>/fold-<fold>/best.json`` (atomic, via
+    ``experiments.store.atomic_write_json``), the profile being the search key's: a quick search
+    never overwrites a paper search's winner. ``record`` must hold ``"fold"`` (equal to ``fold``),
+    ``"project"`` and ``"search_key"`` (the provenance: ``SearchKey.to_dict()``, with its
+    ``profile``); a record whose ``search_key`` holds ``fold`` in its train or validation subjects
+    is refused (``LeakageError``).
 
-``read_best(directory, fold) -> dict``
-    The record written by :func:`write_best` (``FileNotFoundError`` naming the path otherwise).
+``read_best(directory, fold, profile=None) -> dict``
+    The record written by :func:`write_best` for ``profile`` (``FileNotFoundError`` naming the path
+    otherwise). Without ``profile``: the one profile that has a winner for ``fold`` (an error naming
+    them when several have).
 
 Typical use (attx_keras/tuning.py)::
 
@@ -61,6 +65,7 @@ Typical use (attx_keras/tuning.py)::
     tuner.search(...)
     write_best("results/attx_search", "S3", {"fold": "S3", "project": project_name(key),
                                              "search_key": key.to_dict(), ...})
+    # -> results/attx_search/quick/fold-S3/best.json
 """
 from __future__ import annotations
 
@@ -70,6 +75,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from experiments.cv import LeakageError
+from experiments.errors import UserInputError
 from experiments.store import atomic_write_json, stable_hash
 
 TUNERS = ("grid", "random", "bayesian")
@@ -149,16 +155,16 @@ def open_project(directory, key: SearchKey) -> Path:
         try:
             have = json.loads(path.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: unreadable search key ({err.msg}) (expected the JSON written by "
-                             "experiments.search.open_project)") from None
+            raise UserInputError(f"{path}: unreadable search key ({err.msg}) (expected the JSON written by "
+                                 "experiments.search.open_project)") from None
         diff = _differences(have, want)
         if diff:
-            raise ValueError(f"{folder}: project was made for a different search (fields {diff} differ) "
-                             "(expected the same key; delete the folder or use another --directory)")
+            raise UserInputError(f"{folder}: project was made for a different search (fields {diff} differ) "
+                                 "(expected the same key; delete the folder or use another --directory)")
         return folder
     if folder.exists() and any(folder.iterdir()):
-        raise ValueError(f"{folder}: tuner files without {KEY_FILE} (expected a project made by "
-                         "experiments.search.open_project; delete the folder)")
+        raise UserInputError(f"{folder}: tuner files without {KEY_FILE} (expected a project made by "
+                             "experiments.search.open_project; delete the folder)")
     atomic_write_json(path, want)
     return folder
 
@@ -188,12 +194,13 @@ def make_tuner(kind: str, hypermodel, directory, key: SearchKey, objective, max_
     return kt.BayesianOptimization(hypermodel, max_trials=max_trials or 10, **common)
 
 
-def best_path(directory, fold) -> Path:
-    return Path(directory) / f"fold-{_safe(fold)}" / BEST_FILE
+def best_path(directory, fold, profile: str) -> Path:
+    """``directory/<profile>/fold-<fold>/best.json``."""
+    return Path(directory) / _safe(profile) / f"fold-{_safe(fold)}" / BEST_FILE
 
 
 def write_best(directory, fold, record: dict) -> Path:
-    """Write ``record`` as ``directory/fold-<fold>/best.json`` (atomic); checks its provenance."""
+    """Write ``record`` as ``directory/<profile>/fold-<fold>/best.json`` (atomic); checks its provenance."""
     for name in ("fold", "project", "search_key"):
         if name not in record:
             raise ValueError(f"best record for fold {fold}: no {name!r} (expected fold, project and search_key)")
@@ -203,15 +210,25 @@ def write_best(directory, fold, record: dict) -> Path:
     if str(key.get("fold")) != str(fold):
         raise ValueError(f"best record for fold {fold}: search_key is for fold {key.get('fold')!r} "
                          f"(expected {str(fold)!r})")
+    if not key.get("profile"):
+        raise ValueError(f"best record for fold {fold}: search_key has no profile (expected the profile searched)")
     seen = set(map(str, key.get("train", []))) | set(map(str, key.get("val", [])))
     if str(fold) in seen:
         raise LeakageError(f"best record for fold {fold}: its search trained or validated on {fold} "
                            "(expected the test fold held out)")
-    return atomic_write_json(best_path(directory, fold), record)
+    return atomic_write_json(best_path(directory, fold, key["profile"]), record)
 
 
-def read_best(directory, fold) -> dict:
-    path = best_path(directory, fold)
+def read_best(directory, fold, profile: str | None = None) -> dict:
+    """The winner of ``fold``'s search for ``profile`` (None: the only profile that has one)."""
+    if profile is None:
+        found = sorted(Path(directory).glob(f"*/fold-{_safe(fold)}/{BEST_FILE}"))
+        if len(found) > 1:
+            raise UserInputError(f"{directory}: fold {fold} has winners of the profiles "
+                                 f"{[p.parent.parent.name for p in found]} (expected a profile to choose one)")
+        path = found[0] if found else Path(directory) / "<profile>" / f"fold-{_safe(fold)}" / BEST_FILE
+    else:
+        path = best_path(directory, fold, profile)
     if not path.exists():
         raise FileNotFoundError(2, "No such file or directory", str(path))
     return json.loads(path.read_text())

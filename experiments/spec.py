@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from experiments.errors import UnknownNameError
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -64,11 +66,12 @@ class ExperimentSpec:
         for r in self.rows:
             if r.name == name:
                 return r
-        raise KeyError(f"experiment {self.name!r} has no row {name!r}; rows: {[r.name for r in self.rows]}")
+        raise UnknownNameError(f"experiment {self.name!r} has no row {name!r}; rows: {[r.name for r in self.rows]}")
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
-            raise ValueError(f"experiment {self.name!r} has no profile {name!r}; profiles: {sorted(self.profiles)}")
+            raise UnknownNameError(f"experiment {self.name!r} has no profile {name!r}; "
+                                   f"profiles: {sorted(self.profiles)}")
         return self.profiles[name]
 
     @property

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -62,6 +63,46 @@ def atomic_save_model(model, path) -> Path:
     with _replacing(path, ".tmp.keras") as tmp:
         model.save(tmp)
     return path
+
+
+#: the member of a ``.keras`` archive (a zip) that holds what the model was trained for
+MODEL_METADATA = "physio_fusion.json"
+
+
+def stamp_model(path, metadata: dict) -> Path:
+    """Write ``metadata`` into the ``.keras`` file ``path`` as its member :data:`MODEL_METADATA`.
+
+    A ``.keras`` file is a zip archive; Keras reads only its own members (``config.json``,
+    ``metadata.json``, ``model.weights.h5``), so ``keras.models.load_model`` ignores this one.
+    The archive is rewritten into a temporary file and replaces ``path`` with ``os.replace``: a
+    reader sees the old file or the stamped one. An older stamp is replaced.
+    """
+    path = Path(path)
+    text = json.dumps(metadata, indent=2, sort_keys=True, default=_json_default) + "\n"
+    try:
+        src = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ValueError(f"model file {path}: not a zip archive "
+                         "(expected a .keras file written by model.save)") from None
+    with src, _replacing(path, ".tmp.keras") as tmp:
+        with zipfile.ZipFile(tmp, "w") as dst:
+            for item in src.infolist():
+                if item.filename != MODEL_METADATA:
+                    dst.writestr(item, src.read(item))
+            dst.writestr(MODEL_METADATA, text, compress_type=zipfile.ZIP_DEFLATED)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+    return path
+
+
+def read_model_metadata(path) -> dict | None:
+    """The :func:`stamp_model` metadata of a ``.keras`` file, or None when it has none (a model
+    saved by plain ``model.save``, or not a readable archive)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read(MODEL_METADATA))
+    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError):
+        return None
 
 
 def _json_default(obj):

@@ -26,6 +26,7 @@ import pandas as pd
 
 from experiments import metrics as M
 from experiments.console import PACKAGE_VERSION, print_now
+from experiments.errors import UserInputError
 from experiments.provenance import PROVENANCE_FIELDS
 from experiments.spec import ExperimentSpec, Row
 from experiments.store import atomic_write_text
@@ -90,8 +91,8 @@ def _check_one_dataset(per_row: dict[str, list[dict]]) -> None:
     if len(by_fp) > 1:
         listing = "; ".join(f"{fp}: {', '.join(folds[:6])}{' ...' if len(folds) > 6 else ''} ({len(folds)} folds)"
                             for fp, folds in by_fp.items())
-        raise ValueError(f"stored folds: from {len(by_fp)} datasets, data fingerprints {listing} "
-                         f"(expected one dataset per table: re-run the experiment on the data you want)")
+        raise UserInputError(f"stored folds: from {len(by_fp)} datasets, data fingerprints {listing} "
+                             f"(expected one dataset per table: re-run the experiment on the data you want)")
 
 
 def summarise(spec: ExperimentSpec, profile: str, results: Path, want: dict, task_name: str | None = None

@@ -50,6 +50,7 @@ import numpy as np
 
 from experiments import metrics as M
 from experiments.cv import Split, check_disjoint, kfold_splits, loso_split, train_val_split
+from experiments.errors import UserInputError
 from experiments.store import stable_hash
 from experiments.task import Prepared, RunOptions
 from rmmt.config import DEFAULT_TRAIN, EMBED_DIM, LABEL_FS, ModelConfig
@@ -243,11 +244,11 @@ class MahnobValenceTask:
         if n_subjects:
             keep = sorted({t.subject for t in trials})[:n_subjects]
             if len(keep) < n_subjects and not allow_missing:
-                raise ValueError(f"{root}: the profile asks for {n_subjects} participants, found {len(keep)} "
-                                 f"({keep}); use --allow-missing-subjects to run with those")
+                raise UserInputError(f"{root}: the profile asks for {n_subjects} participants, found {len(keep)} "
+                                     f"({keep}); use --allow-missing-subjects to run with those")
             trials = [t for t in trials if t.subject in keep]
         if len(trials) < 3:
-            raise ValueError(f"{root}: need at least 3 usable trials, found {len(trials)}")
+            raise UserInputError(f"{root}: need at least 3 usable trials, found {len(trials)}")
         spec = BackboneSpec(weights=params.get("backbone_weights") or os.environ.get(self.weights_env_var) or None)
         stride = int(params.get("frame_stride", 1))
         emb = trial_embeddings(trials, spec, cache_dir, frame_stride=stride)

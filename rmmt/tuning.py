@@ -9,7 +9,7 @@ test trials are never seen. Projects are keyed by everything they depend on
 
     python -m rmmt.tuning --profile quick --folds fold0 --max-trials 4 --directory results/rmmt_search
 
-Writes ``<directory>/fold-<fold>/best.json`` with the best hyper-parameters and their validation CCC.
+Writes ``<directory>/<profile>/fold-<fold>/best.json`` with the best hyper-parameters and their validation CCC.
 """
 from __future__ import annotations
 

@@ -132,6 +132,10 @@ def test_smoke_table1_end_to_end_with_saved_models(smoke_table1, wesad_root):
     record = json.loads(record_path.read_text())
     saved = record_path.with_suffix(".keras")
     assert saved.is_file() and record["model_file"] == "S2.keras"
+    from experiments.store import read_model_metadata
+
+    meta = read_model_metadata(saved)  # issue 18.4/18.7: the model names its record's key and training subjects
+    assert meta["fold_key"] == record["key"] and meta["train_subjects"] == record["train_subjects"] == ["S3", "S4"]
     model = keras.models.load_model(saved)
     windows = WesadStressTask().prepare(PROFILES["smoke"].params, str(wesad_root), results / "cache").data["S2"]
     proba = model.predict({"ecg": windows.ecg, "eda": windows.eda}, verbose=0)

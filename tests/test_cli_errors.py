@@ -1,6 +1,7 @@
 """The one error policy (experiments.errors) at the `python -m experiments` entry: every class of
 user mistake is one `error:` line on stderr, exit status 2, no traceback, nothing stored;
 `--debug` shows the traceback; a bug keeps its traceback."""
+import errno
 import os
 import pickle
 import shutil
@@ -13,7 +14,11 @@ from experiments import registry
 from experiments import runner as R
 from experiments.cli import entry
 from experiments.cv import LeakageError
-from experiments.errors import SweepError, error_line, format_error, run_cli
+from attx_keras.data.wesad import UnsafePickleError, WesadFormatError
+from attx_keras.pipeline import PipelineInputError
+from experiments.errors import (BUG_LINE, SweepError, UnknownNameError, UserInputError, error_line, format_error,
+                                run_cli)
+from experiments.versions import LibraryVersionError
 from experiments.task import Prepared
 from tests import toy_task
 
@@ -132,7 +137,10 @@ def test_debug_shows_the_traceback_and_bugs_keep_theirs(tmp_path, capsys):
         raise TypeError("a bug, not a user's mistake")
 
     with pytest.raises(TypeError):
-        run_cli(buggy, [])
+        run_cli(buggy, ["--debug"])
+    assert run_cli(buggy, []) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "TypeError: a bug, not a user's mistake" in err
 
     def interrupted(argv):
         raise KeyboardInterrupt
@@ -155,8 +163,8 @@ def test_a_closed_stdout_is_not_an_error(capfd):
 
 
 @pytest.mark.parametrize("err, line", [
-    (ValueError(format_error("--rows", "'x'", "a row name")), "error: --rows: 'x' (expected a row name)"),
-    (KeyError("fold 'S99': no such subject"), "error: fold 'S99': no such subject"),
+    (UserInputError(format_error("--rows", "'x'", "a row name")), "error: --rows: 'x' (expected a row name)"),
+    (UnknownNameError("fold 'S99': no such subject"), "error: fold 'S99': no such subject"),
     (LeakageError("split S2: train and test share subject(s) ['S2']"), "error: split S2: train and test share"),
     (FileNotFoundError(2, "No such file or directory", "/data/S2.pkl"),
      "error: /data/S2.pkl: no such file or directory (expected an existing path)"),
@@ -167,7 +175,14 @@ def test_a_closed_stdout_is_not_an_error(capfd):
     (SweepError("data root x: data changed"), "error: data root x: data changed"),
     (ModuleNotFoundError("No module named 'torch'", name="torch"),
      "error: module 'torch' is not installed (expected pip install torch)"),
-    (ValueError("line one\nline two"), "error: line one line two"),
+    (UserInputError("line one\nline two"), "error: line one line two"),
+    (WesadFormatError("/data/S2.pkl: missing key top level['label']"), "error: /data/S2.pkl: missing key"),
+    (UnsafePickleError("/data/S2.pkl: refused to load global 'os.system'"), "error: /data/S2.pkl: refused"),
+    (PipelineInputError("subject S5: chest EDA: constant signal"), "error: subject S5: chest EDA"),
+    (NotADirectoryError(20, "Not a directory", "/results"), "error: /results: not a directory (expected a folder)"),
+    (OSError(errno.ENOSPC, "No space left on device", "/results/x.json"),
+     "error: /results/x.json: no space left on device (expected a usable path)"),
+    (LibraryVersionError("keras 3.6.0: too old"), "error: keras 3.6.0: too old"),
 ])
 def test_error_line_of_each_class(err, line):
     assert error_line(err).startswith(line)
@@ -177,6 +192,11 @@ def test_error_line_of_each_class(err, line):
 def test_not_user_mistakes_have_no_error_line():
     assert error_line(TypeError("x")) is None
     assert error_line(RuntimeError("from a library")) is None
+    # a plain ValueError, KeyError or OSError no input check of ours raised is a bug (issue 18.6)
+    assert error_line(ValueError("operands could not be broadcast together")) is None
+    assert error_line(KeyError("loss")) is None
+    assert error_line(OSError(errno.EIO, "Input/output error")) is None
+    assert error_line(ZeroDivisionError("division by zero")) is None
     assert error_line(ModuleNotFoundError("No module named 'attx_keras.nope'", name="attx_keras.nope")) is None
 
 
@@ -189,3 +209,33 @@ def test_the_real_entry_point_prints_one_line_or_with_debug_a_traceback(tmp_path
     out = subprocess.run(cmd + ["--debug"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 1 and "Traceback" in out.stderr and "no experiment named 'table9'" in out.stderr
     assert stored(tmp_path) == []
+
+
+def test_an_unexpected_exception_keeps_its_traceback_and_asks_for_a_report(tmp_path, capsys, monkeypatch):
+    """Issue 18.6: an exception in the middle of a run that no input check raised (here a plain
+    ValueError, as NumPy or Keras would raise) is a bug: traceback, a line asking for a report,
+    exit status 1; never a one-line `error:` that hides it."""
+    import numpy as np
+
+    def broken(self, config, fold, prepared, params, options):
+        return {"metrics": {"accuracy": float(np.ones(3) @ np.ones(4))}}
+
+    monkeypatch.setattr(toy_task.ToyTask, "run_fold", broken)
+    res = tmp_path / "res"
+    assert entry(toy(res)) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ValueError: matmul" in err and "broken" in err
+    assert err.strip().splitlines()[-1] == BUG_LINE.format(kind="ValueError")
+    assert not any(line.startswith("error: ") for line in err.splitlines())
+    # the same run's user mistakes stay one line, exit 2
+    assert entry(toy(res, "--rows", "high")) == 2
+    one_error_line(capsys, res, "has no row 'high'")
+
+
+def test_a_bug_in_the_real_entry_point_exits_1_with_the_report_line(tmp_path):
+    code = ("import sys; from experiments.errors import run_cli\n"
+            "def main(argv):\n    {}['missing']\n"
+            "sys.exit(run_cli(main))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "Traceback" in out.stderr and "KeyError: 'missing'" in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == BUG_LINE.format(kind="KeyError")

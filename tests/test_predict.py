@@ -224,3 +224,32 @@ def test_bad_model_files(which, text, realdata, short_model_file, tmp_path, caps
     model = {"missing": tmp_path / "missing.keras", "suffix": tmp_path / "model.h5", "short": short_model_file}[which]
     status, out, err = run([model, "--ecg", plux / "ecg.txt", "--eda", plux / "eda.txt"], capsys)
     assert status == 2 and text in err.strip() and "\n" not in err.strip(), err
+
+
+def test_saved_model_names_its_training_subjects_and_warns_on_one(wesad_root, model_file, tmp_path, capsys):
+    """Issue 18.7: a model saved by --save-models carries its training subjects; predict prints them
+    and warns when --wesad reads one of them (not a held-out estimate), not when it reads the held-out one."""
+    import shutil
+
+    from experiments.store import stamp_model
+
+    saved = tmp_path / "S3.keras"
+    shutil.copy(model_file, saved)
+    stamp_model(saved, {"fold_key": "k", "task": "wesad-stress", "profile": "smoke", "row": "attx-both-s1",
+                        "fold": "S3", "test_subject": "S3", "train_subjects": ["S2", "S4"]})
+    status, out, err = run([saved, "--wesad", wesad_root / "S3" / "S3.pkl"], capsys)
+    assert status == 0, err
+    assert "trained on subjects S2, S4" in out.splitlines()[0] and "held out: S3" in out.splitlines()[0]
+    assert "warning" not in err and "not a held-out estimate" not in out
+    status, out, err = run([saved, "--wesad", wesad_root / "S2" / "S2.pkl"], capsys)
+    assert status == 0, err
+    warning = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and "subject S2 is one of the model's training subjects (S2, S4)" in warning[0]
+    assert "not a held-out estimate" in warning[0] and "# warning: " in out
+    assert len(printed_table(out)) > 0  # the table is still printed
+
+
+def test_a_model_without_training_record_says_so(wesad_root, model_file, capsys):
+    status, out, err = run([model_file, "--wesad", wesad_root / "S2" / "S2.pkl"], capsys)
+    assert status == 0, err
+    assert "no training record" in out.splitlines()[0] and "warning" not in err

@@ -227,3 +227,73 @@ def test_fold_parallel_units_are_the_pending_folds_of_a_row(tmp_path):
     run(tmp_path, rows=["low"], max_folds=1)
     summary = run(tmp_path, options=RunOptions(fold_parallel=True))
     assert summary["ran"] == 7  # the toy task has no run_folds: one fold at a time, same results
+
+
+def test_records_store_library_versions_and_keras_is_in_the_key(tmp_path, monkeypatch):
+    """Issue 18.4: every record stores the versions of keras, the backend library, numpy, scipy and
+    keras-tuner; the fold key holds keras' and the backend library's, so an upgrade re-runs every fold."""
+    import keras
+    import numpy
+    import scipy
+
+    from experiments import provenance
+
+    run(tmp_path)
+    rec = json.loads(fold_path(tmp_path, "toy", "smoke", "low", "S1").read_text())
+    versions = rec["library_versions"]
+    assert versions["keras"] == keras.__version__ == rec["provenance"]["keras"]
+    assert versions["numpy"] == numpy.__version__ and versions["scipy"] == scipy.__version__
+    assert versions["keras_tuner"] and versions["backend_library"].startswith(rec["backend"] + " ")
+    assert versions["backend_library"] == rec["provenance"]["backend_library"]
+    real = provenance._version
+    monkeypatch.setattr(provenance, "_version", lambda m: "3.99.0" if m == "keras" else real(m))
+    assert run(tmp_path)["ran"] == 8  # another Keras: another key
+    assert json.loads(fold_path(tmp_path, "toy", "smoke", "low", "S1").read_text())["provenance"]["keras"] == "3.99.0"
+    monkeypatch.setattr(provenance, "_version", lambda m: "0.0.1" if m == rec["backend"] else real(m))
+    assert run(tmp_path)["ran"] == 8  # another backend library: another key
+
+
+def _model_meta(results, fold="S0"):
+    from experiments.store import read_model_metadata
+
+    return read_model_metadata(fold_path(results, "toy", "smoke", "low", fold).with_suffix(".keras"))
+
+
+def test_a_saved_model_belongs_to_the_record_beside_it(tmp_path):
+    """Issue 18.4: models saved at one key, a run at another key without --save-models, then one with
+    it: the folds re-run (a stale model is never taken for the new key's), and each model carries the
+    key, fold and training subjects of its record."""
+    from experiments.store import file_digest
+
+    save = dict(rows=["low"], render=False)
+    assert run(tmp_path, options=RunOptions(save_models=True), **save)["ran"] == 4
+    record_path = fold_path(tmp_path, "toy", "smoke", "low", "S0")
+    rec = json.loads(record_path.read_text())
+    meta = _model_meta(tmp_path)
+    assert meta["fold_key"] == rec["key"] and meta["data_fingerprint"] == rec["data_fingerprint"]
+    assert (meta["task"], meta["row"], meta["fold"], meta["profile"]) == ("toy", "low", "S0", "smoke")
+    assert meta["train_subjects"] == ["S1", "S2", "S3"] and meta["test_subject"] == "S0"
+    assert rec["model_sha256"] == file_digest(record_path.with_suffix(".keras"))
+    assert run(tmp_path, options=RunOptions(save_models=True), **save)["ran"] == 0
+    old_model = record_path.with_suffix(".keras").read_bytes()
+
+    # another key (seed 1) without --save-models: the folds re-run and their old models go
+    assert run(tmp_path, options=RunOptions(seed=1), **save)["ran"] == 4
+    assert not list(tmp_path.rglob("*.keras"))
+    assert json.loads(record_path.read_text())["model_file"] is None
+    # ... then with --save-models at that key: the record matches, the model is missing: re-run
+    assert run(tmp_path, options=RunOptions(seed=1, save_models=True), **save)["ran"] == 4
+    new = json.loads(record_path.read_text())
+    assert _model_meta(tmp_path)["fold_key"] == new["key"] != rec["key"]
+    assert run(tmp_path, options=RunOptions(seed=1, save_models=True), **save)["ran"] == 0
+
+    # a model of another key put back beside the record (an older run, a copy) is not this record's
+    record_path.with_suffix(".keras").write_bytes(old_model)
+    assert run(tmp_path, options=RunOptions(seed=1, save_models=True), **save)["ran"] == 1
+    assert _model_meta(tmp_path)["fold_key"] == new["key"]
+    # nor is one whose bytes changed after the record was written (same stamp, other weights)
+    from experiments.store import stamp_model
+
+    stamp_model(record_path.with_suffix(".keras"), {**_model_meta(tmp_path), "note": "edited"})
+    assert run(tmp_path, options=RunOptions(seed=1, save_models=True), **save)["ran"] == 1
+    assert "note" not in _model_meta(tmp_path)

@@ -64,8 +64,8 @@ def test_a_project_is_reused_only_by_the_same_key(tmp_path):
 def test_write_best_keeps_provenance_and_refuses_a_leaky_record(tmp_path):
     record = {"fold": "S3", "project": project_name(key()), "search_key": key().to_dict(), "best": 1}
     path = write_best(tmp_path, "S3", record)
-    assert path == tmp_path / "fold-S3" / "best.json"
-    assert read_best(tmp_path, "S3") == record
+    assert path == tmp_path / record["search_key"]["profile"] / "fold-S3" / "best.json"
+    assert read_best(tmp_path, "S3") == record == read_best(tmp_path, "S3", record["search_key"]["profile"])
     with pytest.raises(ValueError, match="expected 'S4'"):
         write_best(tmp_path, "S4", record)
     with pytest.raises(ValueError, match="no 'search_key'"):
@@ -203,8 +203,29 @@ def test_cli_writes_the_best_json_of_each_fold(wesad_root, tmp_path, monkeypatch
     argv = ["--profile", "smoke", "--data-root", str(wesad_root), "--directory", str(directory), "--folds", "S4",
             "--directions", "both", "--stage-sets", "3", "--epochs", "1", "--no-jit", "--verbose", "0"]
     assert run_cli(main, argv) == 0
-    assert [p.parent.name for p in directory.glob("fold-*/best.json")] == ["fold-S4"]
-    best = read_best(directory, "S4")
+    assert [p.relative_to(directory).as_posix() for p in directory.glob("*/fold-*/best.json")] == \
+        ["smoke/fold-S4/best.json"]
+    best = read_best(directory, "S4", "smoke")
     assert best["profile"] == "smoke" and best["search_key"]["profile"] == "smoke"
     assert (directory / best["project"] / "search_key.json").is_file()
-    assert "fold S4: best" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fold S4: best" in out and "fold S4: retraining" in out
+    # issue 18.5: the chosen configuration, retrained on every subject but S4, scored on S4 only
+    held = best["held_out"]
+    assert held["test_subject"] == "S4" and held["train_subjects"] == ["S2", "S3"]
+    assert held["config"] == {"fusion": "attx", "direction": "both", "stages": [3]} and held["epochs"] == 1
+    assert 0 <= held["f1_macro"] <= 1 and held["n_test"] > 0
+    table = out[out.index("| Held-out subject"):].splitlines()
+    assert table[2].startswith("| S4 | III | III | ECG⇄EDA | 3 | 1 | ")
+    assert table[2].endswith(f"| {100 * best['best_val_f1_macro']:.2f} | {100 * held['f1_macro']:.2f} |")
+    assert (directory / "smoke" / "summary.md").read_text().count("| S4 |") == 1
+    # a search of another profile writes beside it, never over it
+    quick = dict(best, profile="quick", search_key={**best["search_key"], "profile": "quick"}, note="quick")
+    write_best(directory, "S4", quick)
+    assert read_best(directory, "S4", "smoke") == best and read_best(directory, "S4", "quick")["note"] == "quick"
+    with pytest.raises(ValueError, match="winners of the profiles"):
+        read_best(directory, "S4")
+    # the same command again reuses the finished search and its held-out score (no retraining)
+    assert run_cli(main, argv) == 0
+    assert "fold S4: retraining" not in capsys.readouterr().out
+    assert read_best(directory, "S4", "smoke")["held_out"] == held

@@ -3,14 +3,18 @@
 ``TOY_LOG`` (a file) receives one line per executed fold; ``TOY_CRASH_AFTER=k`` makes the
 fold after the k-th executed one raise, as if the sweep were killed there; if the file named
 by ``TOY_DIE_ONCE`` exists, the next fold removes it and ends its process (a lost worker).
+With ``save_models`` its "model" is a zip archive holding the threshold (as a ``.keras`` is a zip).
 """
+import io
+import json
 import os
+import zipfile
 
 import numpy as np
 
 from experiments import metrics as M
 from experiments.spec import ExperimentSpec, Profile, Row
-from experiments.store import stable_hash
+from experiments.store import atomic_write_bytes, stable_hash
 from experiments.task import Prepared
 
 
@@ -47,9 +51,16 @@ class ToyTask:
             with open(log, "a") as fh:
                 fh.write(f"{config['threshold']} {fold}\n")
         x, y = prepared.data[fold]
+        saved = options.model_file(fold)
+        if saved is not None:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as zf:
+                zf.writestr("config.json", json.dumps({"threshold": config["threshold"], "seed": options.seed}))
+            atomic_write_bytes(saved, buf.getvalue())
         pred = (x > config["threshold"]).astype(int)
         return {"metrics": {"accuracy": M.accuracy(y, pred), "f1_macro": M.f1_macro(y, pred, labels=[0, 1])},
-                "y_true": y.tolist(), "y_pred": pred.tolist(), "class_names": ["neg", "pos"]}
+                "y_true": y.tolist(), "y_pred": pred.tolist(), "class_names": ["neg", "pos"],
+                "test_subject": fold, "train_subjects": [s for s in sorted(prepared.data) if s != fold]}
 
 
 SPEC = ExperimentSpec(

@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.errors import UserInputError
 from experiments.provenance import code_hash
 from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
 from preprocessing import ZScore, butter_bandpass, butter_lowpass
@@ -484,8 +485,8 @@ def _gather(root: Path, paths, params: dict, cache_dir, folder: str, make, max_s
         keys.append(key)
     total = sum(len(x) for x in segs)
     if total == 0:
-        raise ValueError(f"{root}: no {what} segment of {params['segment_s']:g} s in any of {len(paths)} file(s); "
-                         "the report:\n" + "\n".join(report))
+        raise UserInputError(f"{root}: no {what} segment of {params['segment_s']:g} s in any of {len(paths)} file(s); "
+                             "the report:\n" + "\n".join(report))
     x, recording, corpus = np.concatenate(segs), np.concatenate(recs).astype(str), np.concatenate(corpora_).astype(str)
     if max_segments is not None and max_segments < total:
         keep = np.unique(np.round(np.linspace(0, total - 1, max_segments)).astype(np.int64))

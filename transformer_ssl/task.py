@@ -49,6 +49,7 @@ import numpy as np
 
 from experiments import metrics as M
 from experiments.cv import LeakageError, Split, check_disjoint, kfold_splits
+from experiments.errors import UserInputError
 from experiments.store import atomic_save_model, atomic_write_json, file_digest, stable_hash
 from experiments.task import Prepared, RunOptions
 
@@ -145,13 +146,13 @@ class AmigosTask:
 
             found = [participant_id(p) for p in find_participants(root)]
             if len(found) < n_part and not allow_missing:
-                raise ValueError(f"{root}: the profile asks for {n_part} participants, found {len(found)} "
-                                 f"({', '.join(found)}); pass --allow-missing-subjects to use those present")
+                raise UserInputError(f"{root}: the profile asks for {n_part} participants, found {len(found)} "
+                                     f"({', '.join(found)}); pass --allow-missing-subjects to use those present")
             participants = found[:n_part]
         segments = load_amigos_segments(root, AmigosParams(), cache_dir, participants=participants, source=source)
         keep = select_segments(segments, params.get("max_trials"), params.get("max_segments_per_trial"))
         if keep.size < 2:
-            raise ValueError(f"{root}: only {keep.size} segment(s) after selection; need at least 2")
+            raise UserInputError(f"{root}: only {keep.size} segment(s) after selection; need at least 2")
         corpus_root, corpus_source = pretrain_root(None, cache_dir, seconds=params.get("corpus_seconds", 60.0),
                                                    n_per_corpus=params.get("corpus_per_corpus", 2),
                                                    seed=SYNTHETIC_SEED)

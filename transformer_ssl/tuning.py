@@ -82,7 +82,7 @@ def search_split(task, data, params: dict, cv: str, fold: str, seed: int = 0):
 def run_search(task, prepared, params: dict, fold: str, directory, *, profile: str, modality: str, target: str,
                pretrain: bool, cv: str = "segments", max_trials: int = 4, epochs: int | None = None, seed: int = 0,
                verbose: int = 1) -> dict:
-    """Search for one fold; returns the best-trial record (also written as ``fold-<fold>/best.json``)."""
+    """Search for one fold; returns the best-trial record (also written as ``<profile>/fold-<fold>/best.json``)."""
     from experiments.task import RunOptions
     from transformer_ssl.pipeline import fold_labels
     from transformer_ssl.task import PAPER_TRAINING

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.errors import UserError, UserInputError
+
 SUBJECT_IDS: tuple[int, ...] = tuple(list(range(2, 12)) + list(range(13, 18)))
 CHEST_FS = 700.0
 CHEST_KEYS = {"ACC": 3, "ECG": 1, "EMG": 1, "EDA": 1, "Temp": 1, "Resp": 1}
@@ -54,11 +56,11 @@ _ALLOWED_GLOBALS = {
 }
 
 
-class WesadFormatError(ValueError):
+class WesadFormatError(UserInputError):
     """A WESAD file does not have the expected structure or content."""
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(UserError, pickle.UnpicklingError):
     """A pickle references a global outside the WESAD allow-list (it was not executed)."""
 
 

@@ -61,6 +61,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.errors import UserInputError
+
 LABEL_FILE = "lable_continous_Mahnob.mat"
 LABEL_FS = 4.0
 SESSIONS_PER_PARTICIPANT = 130
@@ -76,7 +78,7 @@ BDF_PATTERN = re.compile(r"^Part_(\d+)_([SN])_Trial(\d+)_emotion\.bdf$")
 VIDEO_PATTERN = re.compile(r"^P(\d+)-Rec(\d+)-(.+)_C1 trigger _C_Section_(\d+)\.avi$")
 
 
-class MahnobFormatError(ValueError):
+class MahnobFormatError(UserInputError):
     """A MAHNOB-HCI file does not have the expected structure or content."""
 
 

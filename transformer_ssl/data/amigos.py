@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.errors import UserInputError
+
 log = logging.getLogger(__name__)
 
 FS = 128.0
@@ -65,7 +67,7 @@ KEYS = ("joined_data", "labels_selfassessment", "labels_ext_annotation", "VideoI
 FILE_RE = re.compile(r"^Data_Preprocessed_P(\d{2})\.mat$")
 
 
-class AmigosFormatError(ValueError):
+class AmigosFormatError(UserInputError):
     """An AMIGOS file does not have the expected structure."""
 
 

@@ -55,6 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.errors import UserInputError
+
 from preprocessing.resample import resample
 from transformer_ssl.data.amigos import PAPER_EEG_CHANNELS
 
@@ -71,7 +73,7 @@ KAYA_RE = re.compile(r"^.*Subject[A-Z].*\.mat$")
 MIN_SECONDS = 1.0
 
 
-class CorpusFormatError(ValueError):
+class CorpusFormatError(UserInputError):
     """An EEG corpus file does not have the expected layout."""
 
 
