@@ -323,6 +323,18 @@ class DecisionFusion(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelMean(keras.layers.Layer):
+    """Mean over the channel axis, kept: (..., C) -> (..., 1) (RGB-replicated grayscale -> grayscale,
+    the input of the FER2013 network, :mod:`rmmt.face`)."""
+
+    def call(self, inputs):
+        return ops.mean(ops.cast(inputs, self.compute_dtype), axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+
 #: Per-channel (B, G, R) means removed by ResNet50's "caffe" preprocessing.
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 

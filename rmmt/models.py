@@ -146,9 +146,9 @@ def build_model(variant: str = "rmmt", *, n_channels: int = EEG_FEATURES, fs: fl
         else:
             inputs["face_frames"] = keras.Input((steps * frames_per_step, crop, crop, 3), name="face_frames")
             if backbone is None:
-                from rmmt.face import build_backbone
+                from rmmt.face import BackboneSpec, build_backbone
 
-                backbone = build_backbone(crop=crop)
+                backbone = build_backbone(BackboneSpec("resnet50"), crop=crop)
             backbone.trainable = bool(train_backbone)
             x = layers.TimeDistributed(backbone, name="face_resnet50")(inputs["face_frames"])
             x = FramePooling(frames_per_step, name="face_frame_pooling")(x)

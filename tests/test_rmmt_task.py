@@ -115,7 +115,7 @@ def test_run_fold_on_fake_trials_keeps_test_out_of_model_selection():
         MahnobValenceTask().run_fold({**config, "widths": 3}, "P2", prepared, params, RunOptions())
     out = MahnobValenceTask().run_fold(config, "P2", prepared, params, RunOptions())
     assert out["test_subjects"] == [2] and 2 not in out["train_subjects"] + out["val_subjects"]
-    assert set(out["metrics"]) == {"rmse", "pcc", "ccc"} and np.isfinite(out["metrics"]["rmse"])
+    assert set(out["metrics"]) == {"rmse", "pcc", "ccc", "rmse_rel", "trial_ccc"} and np.isfinite(out["metrics"]["rmse"])
     assert len(out["y_true"]) == len(out["y_pred"]) == sum(out["test_lengths"])
     assert 1 <= out["best_epoch"] <= 2 and len(out["history"]["val_ccc"]) == 2
     json.dumps(out)
@@ -152,3 +152,40 @@ def test_search_fold_uses_training_and_validation_only(tmp_path):
     assert "P1" not in key["train"] + key["val"] and not set(key["train"]) & set(key["val"])
     assert set(best["hyperparameters"]) == {"d_model", "n_layers", "tcn_depth", "tcn_width", "learning_rate"}
     assert best["test_trials"] == [2, 4]
+
+
+TINY = {"variant": "rmmt", "alpha": 1.0, "d_model": 8, "face_tcn_widths": [8], "eeg_tcn_widths": [8],
+        "ffn_dim": 8, "n_layers": 1, "regressor_units": 4, "dropout": 0.3, "tcn_dropout": 0.3}
+TINY_PARAMS = {"protocol": "loso", "val_fraction": 0.2, "epochs": 2, "window_steps": 16, "train_hop_steps": 8,
+               "eval_hop_steps": 8, "batch_size": 8}
+
+
+def test_a_fold_gives_the_same_alone_and_after_another_fold():
+    """Dropout seed-generator states are restored with the weights: the fold's numbers do not
+    depend on what the task ran before (the process-pool case is the 'alone' one: a fresh task)."""
+    from experiments.task import Prepared, RunOptions
+
+    prepared = Prepared("f", "fake", RmmtData(fake_trials(embed=8), "fake backbone"))
+    alone = MahnobValenceTask().run_fold(TINY, "P3", prepared, TINY_PARAMS, RunOptions())
+    task = MahnobValenceTask()
+    task.run_fold(TINY, "P1", prepared, TINY_PARAMS, RunOptions())
+    after = task.run_fold(TINY, "P3", prepared, TINY_PARAMS, RunOptions())
+    assert after["y_pred"] == alone["y_pred"] and after["history"] == alone["history"]
+
+
+def test_reference_rows_fit_on_the_non_test_trials_only():
+    from experiments.references import CLASSICAL, FLOOR
+    from experiments.task import Prepared, RunOptions
+
+    trials = fake_trials(embed=8)
+    prepared = Prepared("f", "fake", RmmtData(trials, "fake backbone"))
+    floor = MahnobValenceTask().run_fold({"reference": FLOOR}, "P2", prepared, TINY_PARAMS, RunOptions())
+    fit = np.concatenate([t.valence for t in trials if t.subject != 2]).astype(np.float64)
+    assert np.allclose(floor["y_pred"], fit.mean(), atol=1e-6) and floor["test_subjects"] == [2]
+    assert 2 not in floor["fit_subjects"]
+    y = np.array(floor["y_true"])
+    assert floor["metrics"]["rmse_rel"] == pytest.approx(np.sqrt(np.mean((y - fit.mean()) ** 2)) / y.std(), rel=1e-4)
+    classical = MahnobValenceTask().run_fold({"reference": CLASSICAL}, "P2", prepared, TINY_PARAMS, RunOptions())
+    assert set(classical["metrics"]) >= {"rmse", "pcc", "ccc", "rmse_rel", "trial_ccc"}
+    assert len(classical["y_pred"]) == sum(classical["test_lengths"])
+    json.dumps(classical)
