@@ -359,30 +359,51 @@ class MahnobValenceTask:
         eval_hop = int(params.get("eval_hop_steps", DEFAULT_TRAIN.eval_hop_steps))
         epochs = int(params.get("epochs", DEFAULT_TRAIN.epochs))
         adapt_normalization(model, {"face": np.concatenate([t.face for t in train]),
-                                    "eeg": np.concatenate([t.eeg for t in train])})
+                                    "eeg": np.concatenate([t.eeg for t in train]),
+                                    "valence": np.concatenate([t.valence for t in train])})
         inputs = tuple(t.name for t in model.inputs)
         x, y = make_windows(train, window, hop, inputs)
-        y_val = [t.valence for t in val]
-        history = {"loss": [], "val_ccc": []}
-        best = {"ccc": -np.inf, "epoch": -1, "weights": None}
+        y_val = np.concatenate([t.valence for t in val])
+        # D-Fusion: each branch (face / EEG regressor and its stream) is selected on its own validation
+        # CCC, so the branches do not depend on the fusion weights mu / eta (Fig. 7 re-fuses them)
+        outputs = [n for n in ("valence", "face_valence", "eeg_valence") if n in model.output]
+        selected = [n for n in outputs if n != "valence"] or ["valence"]
+        history = {"loss": [], "val_ccc": [], **{f"val_ccc_{n}": [] for n in selected if n != "valence"}}
+        best = {n: {"ccc": -np.inf, "epoch": -1, "weights": None} for n in selected}
 
         class SelectBest(keras.callbacks.Callback):
             def on_epoch_end(cb, epoch, logs=None):
-                preds = [p["valence"] for p in predict_trials(model, val, window, eval_hop)]
-                score = regression_metrics(np.concatenate(y_val), np.concatenate(preds))["ccc"]
+                preds = predict_trials(model, val, window, eval_hop, outputs)
                 history["loss"].append(float(logs.get("loss", np.nan)))
-                history["val_ccc"].append(float(score))
-                if np.isfinite(score) and score > best["ccc"]:
-                    best.update(ccc=float(score), epoch=epoch, weights=model.get_weights())
+                history["val_ccc"].append(float(regression_metrics(
+                    y_val, np.concatenate([p["valence"] for p in preds]))["ccc"]))
+                for n in selected:
+                    score = regression_metrics(y_val, np.concatenate([p[n] for p in preds]))["ccc"]
+                    if n != "valence":
+                        history[f"val_ccc_{n}"].append(float(score))
+                    if np.isfinite(score) and score > best[n]["ccc"]:
+                        best[n].update(ccc=float(score), epoch=epoch, weights=[layer.get_weights() for layer in model.layers])
                 if options.verbose:
-                    print(f"  epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} val CCC {score:.4f}", flush=True)
+                    print(f"  epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} val CCC "
+                          f"{history['val_ccc'][-1]:.4f}", flush=True)
 
         model.fit(x, training_targets(model, y), batch_size=int(params.get("batch_size", DEFAULT_TRAIN.batch_size)),
                   epochs=epochs, shuffle=True, verbose=0, callbacks=[SelectBest()])
-        if best["weights"] is not None:
-            model.set_weights(best["weights"])
-        return {"best_epoch": best["epoch"] + 1, "best_val_ccc": best["ccc"], "history": history,
-                "n_train_windows": int(len(y))}
+        for n in selected:  # each branch's layers from its own best epoch (one branch: the whole model)
+            if best[n]["weights"] is None:
+                continue
+            stream = n.split("_")[0] if n != "valence" else None
+            for layer, weights in zip(model.layers, best[n]["weights"]):
+                if stream is None or layer.name.startswith(stream + "_"):
+                    layer.set_weights(weights)
+        main = best["valence"] if "valence" in best else None
+        out = {"history": history, "n_train_windows": int(len(y))}
+        if main is not None:
+            out.update(best_epoch=main["epoch"] + 1, best_val_ccc=main["ccc"])
+        else:
+            out.update(best_epoch={n: best[n]["epoch"] + 1 for n in selected},
+                       best_val_ccc={n: best[n]["ccc"] for n in selected})
+        return out
 
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
         import keras

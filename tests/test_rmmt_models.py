@@ -25,6 +25,8 @@ def unique_rows() -> dict[str, dict]:
         spec = registry.get(name)
         params = spec.profile("quick").params
         for row in spec.runnable_rows:
+            if (row.config or {}).get("reference"):
+                continue  # floor / classical: no model
             kwargs = builder_kwargs(row.config, params)
             key = json.dumps(kwargs, sort_keys=True)
             if key not in seen:
@@ -50,6 +52,32 @@ def test_param_count_table_is_true():
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         assert table[name]["config"] == json.dumps(kwargs, sort_keys=True), f"{name}: config changed"
         assert (int(table[name]["trainable"]), int(table[name]["total"])) == (trainable, model.count_params()), name
+
+
+def conv(k, c_in, c_out):
+    return k * c_in * c_out + c_out
+
+
+def dense(c_in, c_out, bias=True):
+    return c_in * c_out + (c_out if bias else 0)
+
+
+def test_rmmt_param_count_by_hand():
+    """RMMT with the defaults of rmmt.config, counted from the layer sizes (not from any table the
+    code wrote): face 2048-d and EEG 192-d per step, TCN widths (64, 64) with kernel 3, H = 64,
+    N = 2 cross-modal layers with FFN 128, regressor Dense(64)-Dense(1)."""
+    H, K, FFN = 64, 3, 128
+    def tcn(c_in):  # block 1 (with a 1x1 downsample when the width changes), block 2, LayerNorm
+        return (conv(K, c_in, H) + conv(K, H, H) + conv(1, c_in, H)) + (conv(K, H, H) + conv(K, H, H)) + 2 * H
+    layer = 3 * dense(H, H, bias=False) + 2 * H + dense(H, FFN) + dense(FFN, H)  # W_Q W_K W_V, LN, W_1, W_2
+    trainable = tcn(2048) + tcn(192) + 2 * layer + dense(2 * H, 64) + dense(64, 1)  # residual concat: 2H wide
+    assert trainable == 714_369
+    standardisation = 2 * 2048 + 2 * 192 + 2  # non-trainable: input mean / variance, output label mean / sd
+    model = build_model("rmmt")
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == trainable
+    assert model.count_params() == trainable + standardisation
+    without = build_model("rmmt", stream_norm=False)  # the two per-stream LayerNorms are 2 x 2H weights
+    assert model.count_params() - without.count_params() == 4 * H
 
 
 @pytest.mark.parametrize("row", sorted(ROWS))
@@ -82,7 +110,7 @@ def test_structure_reads_like_the_figures():
     rmmt = build_model("rmmt")
     assert {"face", "eeg", "face_feature_norm", "eeg_feature_norm", "face_tcn_block1", "face_tcn_block2", "eeg_tcn_block1",
             "eeg_tcn_block2", "fusion_transformer_e2f_layer1", "fusion_transformer_e2f_layer2",
-            "residual_concat", "valence_hidden", "valence", "kd"} <= names(rmmt)
+            "face_feature_ln", "eeg_feature_ln", "residual_concat", "valence_hidden", "valence", "kd"} <= names(rmmt)
     assert set(rmmt.output) == {"valence", "kd"}
     mmt = build_model("mmt")
     assert "residual_concat" not in names(mmt) and "fusion_transformer_e2f_layer2" in names(mmt)

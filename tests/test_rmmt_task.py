@@ -122,7 +122,8 @@ def test_run_fold_on_fake_trials_keeps_test_out_of_model_selection():
 
 
 def test_smoke_profile_end_to_end(tmp_path, monkeypatch):
-    """The synthetic MAHNOB default, frozen ResNet50 embeddings, Table 3's rows, the table and Figs. 7-8."""
+    """The synthetic MAHNOB default, frozen FER2013 embeddings, Table 3's rows (floor and classical
+    included), the table and Figs. 7-8."""
     from experiments.runner import run_experiment
     from rmmt.figures import main as figures
 
@@ -131,9 +132,10 @@ def test_smoke_profile_end_to_end(tmp_path, monkeypatch):
     run_experiment("rmmt_table3", profile="smoke", results=results, cache_dir=tmp_path / "cache")
     table = (results / "rmmt_table3.md").read_text()
     assert "F-Fusion" in table and "D-Fusion" in table and "RMMT" in table
-    assert "random initialisation" in table and "frozen" in table  # the backbone is named
+    assert "FER2013 mini-Xception" in table and "frozen" in table  # the face network is named
+    assert "Floor" in table and "Classical" in table and "CCC vs rmmt" in table
     records = list((results / "runs" / "mahnob-valence" / "smoke").glob("*/fold0.json"))
-    assert len(records) == 3
+    assert len(records) == 5
     assert figures(["--profile", "smoke", "--results", str(results), "fig7", "fig8"]) == 0
     assert (results / "rmmt_fig7_dfusion_sweep.png").is_file() and (results / "rmmt_fig8_valence.png").is_file()
 
@@ -189,3 +191,49 @@ def test_reference_rows_fit_on_the_non_test_trials_only():
     assert set(classical["metrics"]) >= {"rmse", "pcc", "ccc", "rmse_rel", "trial_ccc"}
     assert len(classical["y_pred"]) == sum(classical["test_lengths"])
     json.dumps(classical)
+
+
+def scaled(trials, scale: float, shift: float):
+    """``trials`` with face and EEG features scaled and shifted (a subject outside the training range)."""
+    from dataclasses import replace
+
+    return [replace(t, face=(t.face * scale + shift).astype("float32"), eeg=(t.eeg * scale + shift).astype("float32"))
+            for t in trials]
+
+
+@pytest.mark.parametrize("variant", ["rmmt", "rsmt_f"])
+def test_held_out_subject_with_shifted_features_stays_on_the_label_scale(variant):
+    """LOSO fold P6, then P6's features scaled x8 / x512 and shifted (many training sds away after the
+    standardisation). With the per-step LayerNorm of X_F / X_E the predictions stay bounded whatever the
+    input's scale; without it (stream_norm=False) they grow with it, as LOSO fold P3 did (up to 11.5)."""
+    from experiments.task import Prepared, RunOptions
+
+    trials = fake_trials(embed=8)
+    prepared = Prepared("f", "fake", RmmtData(trials, "fake backbone"))
+    held_out = [t for t in trials if t.subject == 6]
+    config = {**TINY, "variant": variant}
+    if variant != "rmmt":
+        config.pop("alpha")
+    peaks = {}
+    for norm in (True, False):
+        task = MahnobValenceTask()
+        out = task.run_fold({**config, "stream_norm": norm}, "P6", prepared, TINY_PARAMS, RunOptions())
+        assert np.abs(out["y_pred"]).max() < 1.5  # in range: about the labels' scale (|y| <= 0.5, pure noise here)
+        peaks[norm] = [max(np.abs(p["valence"]).max() for p in predict_trials(task._model, scaled(held_out, s, 6.0),
+                                                                               16, 8)) for s in (8.0, 512.0)]
+    assert peaks[True][1] < 1.5 * peaks[True][0] and peaks[True][1] < 5.0, peaks  # bounded, whatever the scale
+    assert peaks[False][1] > 20 * peaks[False][0], peaks  # the cause: predictions follow the input scale
+
+
+def test_d_fusion_branches_are_selected_on_their_own_validation_ccc():
+    """Fig. 7 without bias: the face and EEG branches each keep the epoch of their own best validation
+    CCC (not the epoch best at mu = 0.6)."""
+    from experiments.task import Prepared, RunOptions
+
+    prepared = Prepared("f", "fake", RmmtData(fake_trials(embed=8), "fake backbone"))
+    config = {k: v for k, v in TINY.items() if k not in ("alpha", "n_layers", "ffn_dim")}
+    out = MahnobValenceTask().run_fold({**config, "variant": "d_fusion", "mu": 0.6, "eta": 0.4}, "P2", prepared,
+                                       {**TINY_PARAMS, "epochs": 3}, RunOptions())
+    for branch in ("face_valence", "eeg_valence"):
+        scores = out["history"][f"val_ccc_{branch}"]
+        assert len(scores) == 3 and out["best_epoch"][branch] == int(np.nanargmax(scores)) + 1

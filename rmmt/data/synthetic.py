@@ -41,12 +41,12 @@ face (strong)              mouth curvature = g_s * 0.209 * z + b_s + expression 
                            earlier generator, whose valence sd was 0.209
 EEG (weaker)               frontal alpha asymmetry: alpha amplitude x (1 - a_s z) on the left
                            frontal electrodes (Fp1 AF3 F3 F7 FC5 FC1) and x (1 + a_s z) on the
-                           right (Fp2 AF4 F4 F8 FC6 FC2), a_s ~ N(0.2, 0.1) clipped to
-                           [-0.05, 0.4]; temporal/frontal gamma (30-45 Hz) amplitude x (1 + c_s z)
-                           on T7 T8 FC5 FC6 F7 F8, c_s ~ N(0.25, 0.15) clipped to [-0.1, 0.6]
-                           (amplitude factors floored at 0.1); i.e. on average +-20 % (alpha)
-                           and +-25 % (gamma) amplitude per sd of valence, none or reversed in a
-                           few subjects, under 1/f background, alpha, blinks and mains that do
+                           right (Fp2 AF4 F4 F8 FC6 FC2), a_s ~ N(0.1, 0.05) clipped to
+                           [-0.03, 0.2]; temporal/frontal gamma (30-45 Hz) amplitude x (1 + c_s z)
+                           on T7 T8 FC5 FC6 F7 F8, c_s ~ N(0.125, 0.075) clipped to [-0.05, 0.3]
+                           (amplitude factors floored at 0.1); i.e. on average +-10 % (alpha)
+                           and +-12.5 % (gamma) amplitude per sd of valence, none or reversed in
+                           a few subjects, under 1/f background, alpha, blinks and mains that do
                            not depend on v
 =========================  ==================================================================
 
@@ -129,8 +129,8 @@ def subject_params(rng: np.random.Generator) -> dict:
     return dict(
         beta=float(rng.uniform(1.2, 2.0)), bg_uv=float(rng.uniform(7, 13)), alpha_hz=float(rng.uniform(9, 11)),
         alpha_uv=float(rng.uniform(4, 9)), gamma_uv=float(rng.uniform(0.8, 1.6)),
-        asym=float(np.clip(rng.normal(0.2, 0.1), -0.05, 0.4)),
-        gamma_gain=float(np.clip(rng.normal(0.25, 0.15), -0.1, 0.6)),
+        asym=float(np.clip(rng.normal(0.1, 0.05), -0.03, 0.2)),
+        gamma_gain=float(np.clip(rng.normal(0.125, 0.075), -0.05, 0.3)),
         face_gain=float(rng.uniform(0.6, 1.4)), face_bias=float(rng.normal(0, 0.1)),
         face_scale=float(rng.uniform(0.85, 1.1)), skin=int(rng.integers(165, 220)), hair=int(rng.integers(20, 70)),
         background=int(rng.integers(40, 90)), eye_dx=float(rng.uniform(9.5, 12.5)),
