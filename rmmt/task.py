@@ -229,6 +229,17 @@ def builder_kwargs(config: dict, params: dict, embed_dim: int | None = None) -> 
     return {**kwargs, "input_seconds": window / LABEL_FS, "fs": LABEL_FS, **extra}
 
 
+def alignment_summary(trials) -> str:
+    """The Data line's count of sessions with alignment warnings (:func:`rmmt.pipeline.alignment_warnings`)."""
+    from rmmt.pipeline import WARN_NO_VID_BEGIN, WARN_SHORT_LABELS
+
+    counts = {k: sum(any(w.startswith(k) for w in getattr(t, "warnings", ())) for t in trials)
+              for k in (WARN_NO_VID_BEGIN, WARN_SHORT_LABELS)}
+    return (f"Alignment warnings: {counts[WARN_NO_VID_BEGIN]} of {len(trials)} sessions without vidBeginSmp "
+            f"(video assumed to start with the BDF), {counts[WARN_SHORT_LABELS]} with labels ending > 2 s before "
+            "the stimulus.")
+
+
 class MahnobValenceTask:
     name = "mahnob-valence"
     version = "1"
@@ -270,6 +281,7 @@ class MahnobValenceTask:
         arrays = [TrialArrays(t.session, int(t.subject), emb[t.session], np.asarray(t.eeg, np.float32),
                               np.asarray(t.valence, np.float32)) for t in trials]
         description = backbone_description(spec)
+        description += " " + alignment_summary(trials)
         if stride > 1:
             description = description.replace("16 frames averaged", f"every {stride}th of the 16 frames averaged")
         fingerprint = stable_hash({"data": data.fingerprint, "backbone": backbone_key(spec, cache_dir),
