@@ -122,6 +122,16 @@ def test_structure_reads_like_the_figures():
     assert [t.name for t in build_model("rsmt_f").inputs] == ["face"]
     assert "face_self_transformer_layer1" in names(build_model("rsmt_f"))
     assert "feature_concat" in names(build_model("f_fusion"))
+    # wiring, not only names (Fig. 2 / eq. 17 / eq. 20): the residual concat joins X_F and the last
+    # Transformer layer; the regressor reads the concat; KD compares X_E with X_F
+    inbound = lambda m, name: [t._keras_history.operation.name for t in  # noqa: E731
+                               keras.tree.flatten(m.get_layer(name)._inbound_nodes[0].input_tensors)]
+    assert inbound(rmmt, "residual_concat") == ["face_feature_ln", "fusion_transformer_e2f_layer2"]
+    assert inbound(rmmt, "valence_hidden") == ["residual_concat"]
+    assert inbound(rmmt, "kd") == ["eeg_feature_ln", "face_feature_ln"]
+    assert inbound(rmmt, "fusion_transformer_e2f_layer2") == ["fusion_transformer_e2f_layer1", "eeg_feature_ln"]
+    assert inbound(mmt, "valence_hidden") == ["fusion_transformer_e2f_layer2"]
+    assert inbound(d, "valence_fusion") == ["face_valence", "eeg_valence"]
 
 
 def test_transformer_layers_take_keys_from_eeg():

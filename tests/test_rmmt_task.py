@@ -103,8 +103,20 @@ def test_fold_metrics_concatenate_trials():
     assert per_trial["rmse"] == pytest.approx((np.sqrt(0.01 / 3) + 0) / 2)
 
 
-def test_run_fold_on_fake_trials_keeps_test_out_of_model_selection():
+def test_run_fold_on_fake_trials_keeps_test_out_of_model_selection(monkeypatch):
+    """Instruments what model selection scores: every prediction made during training (the
+    per-epoch selection) is of the validation trials only; the test trials are predicted once, last."""
+    import rmmt.task as T
     from experiments.task import Prepared, RunOptions
+
+    calls = []
+    real = T.predict_trials
+
+    def spy(model, trials, *args, **kwargs):
+        calls.append(sorted(t.session for t in trials))
+        return real(model, trials, *args, **kwargs)
+
+    monkeypatch.setattr(T, "predict_trials", spy)
 
     prepared = Prepared("f", "fake", RmmtData(fake_trials(embed=8), "fake backbone"))
     params = {"protocol": "loso", "val_fraction": 0.2, "epochs": 2, "window_steps": 16, "train_hop_steps": 8,
@@ -118,10 +130,18 @@ def test_run_fold_on_fake_trials_keeps_test_out_of_model_selection():
     assert set(out["metrics"]) == {"rmse", "pcc", "ccc", "rmse_rel", "trial_ccc"} and np.isfinite(out["metrics"]["rmse"])
     assert len(out["y_true"]) == len(out["y_pred"]) == sum(out["test_lengths"])
     assert 1 <= out["best_epoch"] <= 2 and len(out["history"]["val_ccc"]) == 2
+    assert calls[:-1] == [sorted(out["val_sessions"])] * 2  # selection: validation trials, once per epoch
+    assert calls[-1] == sorted(out["test_sessions"]) and not set(calls[-1]) & set(out["val_sessions"])
     json.dumps(out)
 
 
-def test_smoke_profile_end_to_end(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def smoke_cache(tmp_path_factory):
+    """One cache folder (synthetic smoke set, trials, face embeddings) for the end-to-end tests."""
+    return tmp_path_factory.mktemp("rmmt-smoke-cache")
+
+
+def test_smoke_profile_end_to_end(tmp_path, monkeypatch, smoke_cache):
     """The synthetic MAHNOB default, frozen FER2013 embeddings, Table 3's rows (floor and classical
     included), the table and Figs. 7-8."""
     from experiments.runner import run_experiment
@@ -129,7 +149,7 @@ def test_smoke_profile_end_to_end(tmp_path, monkeypatch):
 
     monkeypatch.delenv("MAHNOB_ROOT", raising=False)
     results = tmp_path / "results"
-    run_experiment("rmmt_table3", profile="smoke", results=results, cache_dir=tmp_path / "cache")
+    run_experiment("rmmt_table3", profile="smoke", results=results, cache_dir=smoke_cache)
     table = (results / "rmmt_table3.md").read_text()
     assert "F-Fusion" in table and "D-Fusion" in table and "RMMT" in table
     assert "FER2013 mini-Xception" in table and "frozen" in table  # the face network is named
@@ -237,3 +257,23 @@ def test_d_fusion_branches_are_selected_on_their_own_validation_ccc():
     for branch in ("face_valence", "eeg_valence"):
         scores = out["history"][f"val_ccc_{branch}"]
         assert len(scores) == 3 and out["best_epoch"][branch] == int(np.nanargmax(scores)) + 1
+
+
+def test_fold_results_do_not_depend_on_order_or_jobs(tmp_path, monkeypatch, smoke_cache):
+    """The same LOSO folds run one after another in this process (P2 after P1, P3 after P2) and
+    under --jobs 2 (worker processes: P1 and P2 each run first in its worker) give identical records."""
+    from experiments.configs.rmmt_mahnob import METRICS, SMOKE_SYNTHETIC, TASK
+    from experiments.runner import run_experiment
+    from experiments.spec import ExperimentSpec, Profile, Row
+
+    monkeypatch.delenv("MAHNOB_ROOT", raising=False)
+    params = {**TINY_PARAMS, "epochs": 1, "frame_stride": 8, "synthetic": SMOKE_SYNTHETIC}
+    spec = ExperimentSpec("rmmt_fold_order", "fold order", TASK, (Row("tiny", TINY, {"Model": "tiny"}),),
+                          {"smoke": Profile("smoke", params, "fold-order check")}, METRICS)
+    preds = {}
+    for jobs in (1, 2):
+        results = tmp_path / f"jobs{jobs}"
+        run_experiment(spec, "smoke", results=results, cache_dir=smoke_cache, jobs=jobs, render=False)
+        folder = results / "runs" / "mahnob-valence" / "smoke" / "tiny"
+        preds[jobs] = {p.stem: json.loads(p.read_text())["y_pred"] for p in sorted(folder.glob("P*.json"))}
+    assert len(preds[1]) == 3 and preds[1] == preds[2]
