@@ -277,3 +277,23 @@ def test_fold_results_do_not_depend_on_order_or_jobs(tmp_path, monkeypatch, smok
         folder = results / "runs" / "mahnob-valence" / "smoke" / "tiny"
         preds[jobs] = {p.stem: json.loads(p.read_text())["y_pred"] for p in sorted(folder.glob("P*.json"))}
     assert len(preds[1]) == 3 and preds[1] == preds[2]
+
+
+def test_face_network_choice_and_random_refused_under_the_paper_profile(monkeypatch, tmp_path):
+    from experiments.configs.rmmt_mahnob import KFOLD
+
+    for var in ("RMMT_FACE_BACKBONE", "RMMT_BACKBONE_WEIGHTS", "RMMT_ALLOW_RANDOM_BACKBONE"):
+        monkeypatch.delenv(var, raising=False)
+    task, paper = MahnobValenceTask(), KFOLD["paper"].params
+    assert task.backbone_spec(paper).kind == "fer2013"  # the default: expression-trained
+    weights = tmp_path / "resnet50.weights.h5"
+    weights.write_bytes(b"")
+    monkeypatch.setenv("RMMT_BACKBONE_WEIGHTS", str(weights))
+    assert task.backbone_spec(paper).kind == "resnet50" and not task.backbone_spec(paper).random
+    monkeypatch.delenv("RMMT_BACKBONE_WEIGHTS")
+    monkeypatch.setenv("RMMT_FACE_BACKBONE", "resnet50")
+    assert task.backbone_spec(KFOLD["quick"].params).random  # quick: allowed, and the Data line says random
+    with pytest.raises(ValueError, match="RMMT_ALLOW_RANDOM_BACKBONE=1"):
+        task.backbone_spec(paper)
+    monkeypatch.setenv("RMMT_ALLOW_RANDOM_BACKBONE", "1")
+    assert task.backbone_spec(paper).random
