@@ -30,7 +30,14 @@ from experiments.provenance import PROVENANCE_FIELDS
 from experiments.spec import ExperimentSpec, Row
 from experiments.store import atomic_write_text
 
-METRIC_FUNCTIONS = {**M.CLASSIFICATION, **M.REGRESSION}
+def rmse_relative(y_true, y_pred) -> float:
+    """RMSE divided by the std of ``y_true`` (the RMSE of the best constant in hindsight)."""
+    sd = float(np.std(np.asarray(y_true, dtype=np.float64)))
+    return M.rmse(y_true, y_pred) / sd if sd > 0 else float("nan")
+
+
+#: metrics whose pooled value (all folds' test predictions together) the tables compute
+METRIC_FUNCTIONS = {**M.CLASSIFICATION, **M.REGRESSION, "rmse_rel": rmse_relative}
 PERCENT_METRICS = set(M.CLASSIFICATION)
 SHORT = {"accuracy": "Acc", "f1_macro": "Macro F1", "f1_weighted": "Weighted F1",
          "rmse": "RMSE", "pcc": "PCC", "ccc": "CCC", "rmse_rel": "RMSE / std(test)", "trial_ccc": "CCC per trial"}
