@@ -138,8 +138,8 @@ def test_transformer_layers_take_keys_from_eeg():
     """Eq. (10)-(11): every layer's K/V come from X_E^[0]; eq. (8): the Q of layer 2 is layer 1's output."""
     model = build_model("rmmt", n_layers=2)
     l1, l2 = model.get_layer("fusion_transformer_e2f_layer1"), model.get_layer("fusion_transformer_e2f_layer2")
-    eeg_out = model.get_layer("eeg_tcn_block2").output
-    face_out = model.get_layer("face_tcn_block2").output
+    eeg_out = model.get_layer("eeg_feature_ln").output  # X_E: the EEG TCN's output, layer-normalised per step
+    face_out = model.get_layer("face_feature_ln").output
     assert l1.input[0] is face_out and l1.input[1] is eeg_out
     assert l2.input[0] is l1.output and l2.input[1] is eeg_out
 
