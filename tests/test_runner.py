@@ -68,10 +68,12 @@ def test_fold_records_hold_what_a_reader_needs(tmp_path):
                 "data_source", "y_true", "y_pred", "provenance", "profile_folds", "options"):
         assert key in rec
     prov = rec["provenance"]
-    assert set(prov) == {"code_hash", "task_version", "backend", "precision", "seed"}
+    assert set(prov) == {"code_hash", "task_version", "backend", "precision", "precise_bn", "seed", "keras",
+                         "backend_library"}
     assert prov["precision"] == "float32" and prov["backend"] == rec["backend"] and prov["seed"] == 0
-    assert prov["code_hash"] == code_hash(("experiments.cv", "experiments.metrics", "experiments.seeding",
-                                           "experiments.training", "tests.toy_task"))
+    assert prov["code_hash"] == code_hash(("experiments.batchnorm", "experiments.cv", "experiments.metrics",
+                                           "experiments.references", "experiments.seeding", "experiments.training",
+                                           "tests.toy_task"))
     assert rec["profile_folds"] == 4
     assert not list(tmp_path.rglob("*.tmp"))
 
