@@ -27,7 +27,13 @@ window is edge-padded and the padding dropped.
 A fold's metrics (RMSE, PCC, CCC; eqs. 22, 23, 18) are computed on the concatenation of all its
 test trials' 4-Hz steps; the table shows their mean ± std over folds (the paper: "summing up
 the experimental results of each fold and then calculating the arithmetic mean"). Per-trial
-means are stored beside them (``trial_mean_metrics``).
+means are stored beside them (``trial_mean_metrics``), and every fold's metrics also hold
+``rmse_rel`` (RMSE / std of the fold's test labels: < 1 beats the best constant in hindsight) and
+``trial_ccc`` (the mean over test trials of each trial's CCC).
+
+Reference rows (``{"reference": "floor" | "classical"}``, :mod:`experiments.references`): the
+training mean, and StandardScaler + Ridge(alpha=1) per step on the 192 EEG band powers and the
+step's face embedding; both fitted on all non-test trials (they need no validation data).
 
 Profile parameters (``ExperimentSpec.profiles[...].params``):
     protocol            "kfold" or "loso"
