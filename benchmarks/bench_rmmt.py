@@ -87,7 +87,8 @@ def training_throughput() -> dict:
     keras.utils.set_random_seed(0)
     peer = build_model("rmmt", input_seconds=WINDOW / 4)
     adapt_normalization(peer, {"face": np.concatenate([t.face for t in train]),
-                               "eeg": np.concatenate([t.eeg for t in train])})
+                               "eeg": np.concatenate([t.eeg for t in train]),
+                               "valence": np.concatenate([t.valence for t in train])})
     losses, weights = training_losses(peer, 1.0)
     peer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses, loss_weights=weights)
     x, y = make_windows(train, WINDOW, 8, ("face", "eeg"))

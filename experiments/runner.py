@@ -264,6 +264,7 @@ def plan_jobs(spec: ExperimentSpec, profile: str, prepared: Prepared, task, data
     ``backend``: the Keras backend the folds will run on (default: this process's).
     """
     params = spec.profile(profile).params
+    spec = spec.for_profile(profile)
     options = options.resolved(params)
     folds = task.folds(prepared, params)
     profile_folds = len(folds)

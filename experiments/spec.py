@@ -51,6 +51,11 @@ class ExperimentSpec:
     spread: str = "std"
     #: the metric the table compares with the ``floor`` row ("vs floor" column); default: the first
     primary: str | None = None
+    #: optional: a row name; the table adds the paired per-fold difference of the primary metric of
+    #: every other row against it (mean, and how many folds the row is ahead / behind)
+    compare_to: str | None = None
+    #: optional: profile name -> the row names that profile runs and shows (default: every row)
+    profile_rows: dict | None = None
 
     def __post_init__(self):
         if self.spread not in ("std", "ci95"):
@@ -61,6 +66,15 @@ class ExperimentSpec:
     @property
     def primary_metric(self) -> str:
         return self.primary or self.metrics[0]
+
+    def for_profile(self, profile: str) -> "ExperimentSpec":
+        """This spec with only the rows ``profile_rows`` gives ``profile`` (itself when none are given)."""
+        names = (self.profile_rows or {}).get(profile)
+        if names is None:
+            return self
+        from dataclasses import replace
+
+        return replace(self, rows=tuple(self.row(n) for n in names), profile_rows=None)
 
     def row(self, name: str) -> Row:
         for r in self.rows:

@@ -31,10 +31,17 @@ from experiments.provenance import PROVENANCE_FIELDS
 from experiments.spec import ExperimentSpec, Row
 from experiments.store import atomic_write_text
 
-METRIC_FUNCTIONS = {**M.CLASSIFICATION, **M.REGRESSION}
+def rmse_relative(y_true, y_pred) -> float:
+    """RMSE divided by the std of ``y_true`` (the RMSE of the best constant in hindsight)."""
+    sd = float(np.std(np.asarray(y_true, dtype=np.float64)))
+    return M.rmse(y_true, y_pred) / sd if sd > 0 else float("nan")
+
+
+#: metrics whose pooled value (all folds' test predictions together) the tables compute
+METRIC_FUNCTIONS = {**M.CLASSIFICATION, **M.REGRESSION, "rmse_rel": rmse_relative}
 PERCENT_METRICS = set(M.CLASSIFICATION)
 SHORT = {"accuracy": "Acc", "f1_macro": "Macro F1", "f1_weighted": "Weighted F1",
-         "rmse": "RMSE", "pcc": "PCC", "ccc": "CCC"}
+         "rmse": "RMSE", "pcc": "PCC", "ccc": "CCC", "rmse_rel": "RMSE / std(test)", "trial_ccc": "CCC per trial"}
 SPREADS = {"std": "mean ± sample std over folds", "ci95": "mean ± half-width of the 95 % t interval over folds"}
 SPREAD_SHORT = {"std": "mean ± std", "ci95": "mean ± 95 % CI"}
 KEY_FIELDS = PROVENANCE_FIELDS + ("data_fingerprint",)
@@ -122,17 +129,21 @@ def summarise(spec: ExperimentSpec, profile: str, results: Path, want: dict, tas
         line["folds"] = len(recs)
         for m in spec.metrics:
             line[f"{m}_paper"] = row.paper.get(m, np.nan)
+            line[f"{m}_paper_sd"] = row.paper.get(f"{m}_sd", np.nan)  # where the paper prints a ± std
             vals = [_scale(m, r["metrics"][m]) for r in recs if m in r.get("metrics", {})]
             line[f"{m}_mean"] = float(np.mean(vals)) if vals else np.nan
             line[f"{m}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan
             line[f"{m}_ci95"] = M.mean_ci(vals, 0.95)[1] if vals else np.nan  # eq.: t_{0.975, n-1} s / sqrt(n)
             pooled = np.nan
-            if recs and all("y_true" in r for r in recs):
+            if recs and m in METRIC_FUNCTIONS and all("y_true" in r for r in recs):
                 y_true = np.concatenate([r["y_true"] for r in recs])
                 y_pred = np.concatenate([r["y_pred"] for r in recs])
                 pooled = _scale(m, METRIC_FUNCTIONS[m](y_true, y_pred))
             line[f"{m}_pooled"] = pooled
         line["vs_floor"], line["vs_floor_min"] = versus_floor(spec, row, per_row_records)
+        if spec.compare_to:
+            line["vs_compare"], line["vs_compare_ahead"], line["vs_compare_behind"] = paired_difference(
+                spec, row, per_row_records)
         lines.append(line)
     return pd.DataFrame(lines), per_row_records, left_out
 
@@ -160,6 +171,24 @@ def versus_floor(spec: ExperimentSpec, row: Row, per_row_records: dict[str, list
              if by_fold.get(r["fold"]) is not None and r["metrics"].get(m) is not None]
     diffs = [d for d in diffs if not np.isnan(d)]
     return (float(np.mean(diffs)), float(np.min(diffs))) if diffs else (np.nan, np.nan)
+
+
+def paired_difference(spec: ExperimentSpec, row: Row, per_row_records: dict[str, list[dict]]
+                      ) -> tuple[float, int, int]:
+    """(mean difference, folds ahead, folds behind) of ``row``'s primary metric minus the
+    ``spec.compare_to`` row's, over the folds both hold ("ahead" = better: lower for RMSE-like
+    metrics, higher otherwise); NaN, 0, 0 for that row itself or without common folds."""
+    m = spec.primary_metric
+    if row.name == spec.compare_to or row.config is None:
+        return np.nan, 0, 0
+    other = {r["fold"]: r["metrics"].get(m) for r in per_row_records.get(spec.compare_to, [])}
+    diffs = [_scale(m, r["metrics"][m]) - _scale(m, other[r["fold"]]) for r in per_row_records.get(row.name, [])
+             if other.get(r["fold"]) is not None and r["metrics"].get(m) is not None]
+    diffs = np.array([d for d in diffs if not np.isnan(d)])
+    if not diffs.size:
+        return np.nan, 0, 0
+    sign = -1.0 if m.startswith("rmse") else 1.0
+    return float(diffs.mean()), int((sign * diffs > 0).sum()), int((sign * diffs < 0).sum())
 
 
 def _cell(value: float, spread: float | None = None, digits: int = 2) -> str:
@@ -251,6 +280,11 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
         out.append(f"- Reference rows: `floor` is the best constant chosen on each fold's training labels, "
                    f"`classical` a field-standard feature pipeline; both on the same folds as every row. "
                    f"\"{primary} vs floor\": the row's {primary} minus the floor's, fold by fold (mean, worst fold).")
+    if spec.compare_to:
+        primary = SHORT.get(spec.primary_metric, spec.primary_metric)
+        header += [f"{primary} vs {spec.compare_to} (paired mean, folds ahead / behind)"]
+        out.append(f"- \"{primary} vs {spec.compare_to}\": the row's {primary} minus the `{spec.compare_to}` row's on "
+                   "the same fold, averaged over the folds both hold, and the folds where the row is ahead / behind.")
     out += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (_, line), row in zip(df.iterrows(), spec.rows):
         n = int(line["folds"])
@@ -258,12 +292,17 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
         cells = [str(line[c]) for c in label_cols] + [folds]
         for m in spec.metrics:
             d = _digits(m)
-            cells += [_cell(line[f"{m}_paper"], digits=d), _cell(line[f"{m}_mean"], line[f"{m}_{spread}"], d),
+            cells += [_cell(line[f"{m}_paper"], line.get(f"{m}_paper_sd"), digits=d), _cell(line[f"{m}_mean"], line[f"{m}_{spread}"], d),
                       _cell(line[f"{m}_pooled"], digits=d)]
         if has_floor:
             d = _digits(spec.primary_metric)
             cells.append("–" if np.isnan(line["vs_floor"]) else
                          f"{line['vs_floor']:+.{d}f}, {line['vs_floor_min']:+.{d}f}")
+        if spec.compare_to:
+            d = _digits(spec.primary_metric)
+            cells.append("–" if np.isnan(line["vs_compare"]) else
+                         f"{line['vs_compare']:+.{d}f} ({line['vs_compare_ahead']} ahead, "
+                         f"{line['vs_compare_behind']} behind)")
         out.append("| " + " | ".join(cells) + " |")
     if spec.notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in spec.notes]
@@ -281,6 +320,7 @@ def write_table(spec: ExperimentSpec, profile: str | None, results: str | Path, 
     profile_folds  the profile's fold count (default: as stored in the records)
     """
     profile = profile or spec.default_profile
+    spec = spec.for_profile(profile)
     results = Path(results)
     df, records, left_out = summarise(spec, profile, results, want, task_name)
     if profile_folds is None:

@@ -29,6 +29,13 @@ input standardisation      per feature            face embeddings and EEG band p
 * TCN kernel               3                      causal; receptive field 1 + 2 (k - 1)(2^B - 1)
                                                   = 7 steps (1.75 s) for B = 2 blocks
 TCN dropout                0.3                    within Bai et al.'s range; small data
+stream features X_F, X_E  LayerNorm per step     ours: the TCN outputs are unbounded (ReLU) and X_F
+                                                  reaches the regressor through eq. 17's residual; a
+                                                  held-out subject's shifted features scaled the
+                                                  predictions (LOSO fold P3: up to 11.5); the norm
+                                                  bounds them (rmmt.models.stream_output)
+output scale               x * sd + mean of the   ours: target standardisation (layers.TargetScale);
+                           training labels        the regressor starts on the labels' scale (sd 0.07)
 * d_model (H)              64                     X_F and X_E must share H: eq. 20 subtracts them
 * N (Transformer layers)   2
 heads                      1                      eqs. 9-13 are single-head
@@ -79,6 +86,7 @@ class ModelConfig:
     tcn_dropout: float = 0.3
     dropout: float = 0.3
     regressor_units: int = 64
+    stream_norm: bool = True
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

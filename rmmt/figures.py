@@ -141,6 +141,8 @@ def fig9(profile: str, results: Path) -> list[Path]:
     spec = registry.get("rmmt_alpha")
     lines = []
     for row in spec.rows:
+        if row.config is None or row.config.get("reference"):
+            continue  # floor / classical: no alpha
         recs = _records("rmmt_alpha", row.name, profile, results)
         if not recs:
             continue

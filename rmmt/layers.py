@@ -323,6 +323,49 @@ class DecisionFusion(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelMean(keras.layers.Layer):
+    """Mean over the channel axis, kept: (..., C) -> (..., 1) (RGB-replicated grayscale -> grayscale,
+    the input of the FER2013 network, :mod:`rmmt.face`)."""
+
+    def call(self, inputs):
+        return ops.mean(ops.cast(inputs, self.compute_dtype), axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TargetScale(keras.layers.Layer):
+    """``x * sd + mean``: the regressor's output put on the scale of the training labels.
+
+    ``mean`` and ``sd`` (scalars) are non-trainable weights, 0 and 1 (identity) until
+    :meth:`set_statistics` sets them from the fold's training labels (never validation or test).
+    Target standardisation, ours (:mod:`rmmt.config`): the per-step regressor starts at outputs of
+    about unit scale, the labels' sd is 0.07 (real MAHNOB scale), and the CCC loss shrinks a
+    mis-scaled output only slowly. Input and output (..., 1).
+    """
+
+    def build(self, input_shape):
+        self.mean = self.add_weight(name="mean", shape=(), initializer="zeros", trainable=False)
+        self.sd = self.add_weight(name="sd", shape=(), initializer="ones", trainable=False)
+
+    def set_statistics(self, labels) -> None:
+        labels = np.asarray(labels, dtype=np.float64).ravel()
+        if labels.size < 2 or not np.isfinite(labels).all():
+            raise ValueError(f"{self.name}: expected >= 2 finite training labels, got {labels.size} values")
+        sd = float(labels.std())
+        self.mean.assign(np.float32(labels.mean()))
+        self.sd.assign(np.float32(sd if sd > 0 else 1.0))
+
+    def call(self, inputs):
+        return ops.cast(inputs, self.compute_dtype) * ops.cast(self.sd, self.compute_dtype) + \
+            ops.cast(self.mean, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
 #: Per-channel (B, G, R) means removed by ResNet50's "caffe" preprocessing.
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 

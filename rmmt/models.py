@@ -36,7 +36,7 @@ from keras import layers
 
 from rmmt.config import DEFAULT_MODEL, EEG_FEATURES, EMBED_DIM, FRAMES_PER_STEP, LABEL_FS
 from rmmt.layers import (CrossModalTransformerLayer, DecisionFusion, FeatureDistance, FeatureStandardization,
-                         FramePooling, TCNBlock)
+                         FramePooling, TargetScale, TCNBlock)
 
 VARIANTS = ("rmmt", "mmt", "f_fusion", "d_fusion", "rsmt_f", "rsmt_e")
 FACE_INPUTS = ("embeddings", "frames")
@@ -52,10 +52,27 @@ def tcn(x, widths, kernel: int, dropout: float, stream: str):
     return x
 
 
+def stream_output(x, stream: str, norm: bool):
+    """A stream's features X_F / X_E: the TCN output, layer-normalised per step when ``norm``.
+
+    Why (our addition, :mod:`rmmt.config`): the TCN ends in a ReLU and is unbounded. X_F reaches the
+    regressor directly through the residual concat (eq. 17), so a held-out subject whose inputs lie
+    outside the training range (shifted, scaled) scaled the predictions with them: LOSO fold P3 of
+    the earlier quick run predicted up to 11.5 for labels in [-0.44, 0.43]. Normalising each step's
+    feature vector bounds what the regressor, the Transformer's Q, K, V and the KD distance see,
+    whatever the input's scale. (The ReLU attention is bounded by the LayerNorm of eq. 14.)
+    """
+    if not norm:
+        return x
+    return layers.LayerNormalization(epsilon=1e-6, name=f"{stream}_feature_ln")(x)
+
+
 def regressor(x, units: int, name: str):
-    """Per-step regressor: Dense(units, relu) - Dense(1) -> (batch, L) named ``name``."""
+    """Per-step regressor: Dense(units, relu) - Dense(1) - TargetScale -> (batch, L) named ``name``
+    (``TargetScale``: x * sd + mean of the training labels, set by :func:`adapt_normalization`)."""
     x = layers.Dense(units, activation="relu", name=f"{name}_hidden")(x)
     x = layers.Dense(1, name=f"{name}_dense")(x)
+    x = TargetScale(name=f"{name}_target_scale")(x)
     return layers.Reshape((x.shape[1],), name=name)(x)
 
 
@@ -84,7 +101,8 @@ def build_model(variant: str = "rmmt", *, n_channels: int = EEG_FEATURES, fs: fl
                 ffn_dim: int = DEFAULT_MODEL.ffn_dim, face_tcn_widths=DEFAULT_MODEL.face_tcn_widths,
                 eeg_tcn_widths=DEFAULT_MODEL.eeg_tcn_widths, tcn_kernel: int = DEFAULT_MODEL.tcn_kernel,
                 tcn_dropout: float = DEFAULT_MODEL.tcn_dropout, dropout: float = DEFAULT_MODEL.dropout,
-                regressor_units: int = DEFAULT_MODEL.regressor_units, mu: float = 0.6, eta: float = 0.4,
+                regressor_units: int = DEFAULT_MODEL.regressor_units, stream_norm: bool = DEFAULT_MODEL.stream_norm,
+                mu: float = 0.6, eta: float = 0.4,
                 name: str | None = None) -> keras.Model:
     """The paper's RMMT (``variant="rmmt"``) or one of its baselines/ablations (module table).
 
@@ -107,6 +125,7 @@ def build_model(variant: str = "rmmt", *, n_channels: int = EEG_FEATURES, fs: fl
         d_model, n_layers, ffn_dim, face_tcn_widths, eeg_tcn_widths, tcn_kernel, tcn_dropout,
             dropout, regressor_units: sizes, see :mod:`rmmt.config`; the last TCN width of both
             streams must equal d_model (X_F and X_E share H, eq. 20).
+        stream_norm: bool, layer-normalise X_F and X_E per step (:func:`stream_output`; default True).
         mu, eta: float, D-Fusion weights (eq. 26; paper 0.6 / 0.4).
     Returns a functional model whose output is a dict: ``valence`` (batch, L), plus ``kd`` (batch,)
     when ``kd``, plus ``face_valence`` and ``eeg_valence`` (batch, L) for "d_fusion".
@@ -146,19 +165,19 @@ def build_model(variant: str = "rmmt", *, n_channels: int = EEG_FEATURES, fs: fl
         else:
             inputs["face_frames"] = keras.Input((steps * frames_per_step, crop, crop, 3), name="face_frames")
             if backbone is None:
-                from rmmt.face import build_backbone
+                from rmmt.face import BackboneSpec, build_backbone
 
-                backbone = build_backbone(crop=crop)
+                backbone = build_backbone(BackboneSpec("resnet50"), crop=crop)
             backbone.trainable = bool(train_backbone)
             x = layers.TimeDistributed(backbone, name="face_resnet50")(inputs["face_frames"])
             x = FramePooling(frames_per_step, name="face_frame_pooling")(x)
         # per-feature standardisation, statistics adapted on the fold's training trials (rmmt.task)
         x = FeatureStandardization(name="face_feature_norm")(x)
-        x_f = tcn(x, face_tcn_widths, tcn_kernel, tcn_dropout, "face")       # X_F (section 3.1)
+        x_f = stream_output(tcn(x, face_tcn_widths, tcn_kernel, tcn_dropout, "face"), "face", stream_norm)  # X_F
     if uses_eeg:
         inputs["eeg"] = keras.Input((steps, n_channels), name="eeg")
         x = FeatureStandardization(name="eeg_feature_norm")(inputs["eeg"])
-        x_e = tcn(x, eeg_tcn_widths, tcn_kernel, tcn_dropout, "eeg")  # X_E (section 3.2)
+        x_e = stream_output(tcn(x, eeg_tcn_widths, tcn_kernel, tcn_dropout, "eeg"), "eeg", stream_norm)  # X_E
 
     if variant in ("rmmt", "mmt"):
         x = transformer(x_f, x_e, n_layers, d_model, ffn_dim, dropout, "fusion_transformer_e2f", False)
@@ -218,8 +237,9 @@ NORMALIZATION_LAYERS = {"face_feature_norm": "face", "eeg_feature_norm": "eeg"}
 
 
 def adapt_normalization(model: keras.Model, features: dict) -> None:
-    """Set the input standardisation of ``model`` from training data: ``features`` maps "face" /
-    "eeg" to (n_steps, F) arrays of the training trials' steps (never validation or test)."""
+    """Set the input standardisation and the output's label scale of ``model`` from training data:
+    ``features`` maps "face" / "eeg" to (n_steps, F) arrays of the training trials' steps and
+    "valence" to their (n_steps,) labels (never validation or test)."""
     for layer_name, key in NORMALIZATION_LAYERS.items():
         try:
             layer = model.get_layer(layer_name)
@@ -228,3 +248,9 @@ def adapt_normalization(model: keras.Model, features: dict) -> None:
         if key not in features:
             raise ValueError(f"features: model {model.name!r} needs {key!r} steps to adapt {layer_name}")
         layer.set_statistics(features[key])
+    for layer in model.layers:
+        if isinstance(layer, TargetScale):
+            if "valence" not in features:
+                raise ValueError(f"features: model {model.name!r} needs the training 'valence' labels to set "
+                                 f"{layer.name}")
+            layer.set_statistics(features["valence"])

@@ -12,7 +12,8 @@ Per labelled session (``lable_continous_Mahnob.mat``), with T label steps at 4 H
    on each label step.
 4. Video (:mod:`rmmt.data.video`): the stimulus starts at camera frame ``vidBeginSmp`` of
    session.xml (when absent: ``onset / fs`` seconds into the video, i.e. the camera assumed to
-   start with the BDF); its length ``(vidEndSmp - vidBeginSmp) / vidRate`` must agree with the
+   start with the BDF, with a warning per session, :func:`alignment_warnings`; labels ending
+   more than 2 s before the stimulus get the same kind of warning); its length ``(vidEndSmp - vidBeginSmp) / vidRate`` must agree with the
    EEG's within 1 s, and a video shorter than the EEG stimulus is an error. Nearest-frame
    resampling from ``vidRate`` to 64 frames/s (16 per label step), face detection (OpenCV Haar
    cascade on every 3rd distinct camera frame, i.e. 20 times/s at 60 frames/s, the box reused in
@@ -104,6 +105,7 @@ class MahnobTrial:
     frames_path: str
     n_fallback_frames: int
     key: str = ""
+    warnings: tuple[str, ...] = ()  # alignment warnings (:func:`alignment_warnings`)
 
     def __len__(self) -> int:
         return int(self.valence.size)
@@ -144,6 +146,31 @@ def _check_label_length(track: ValenceTrack, stim_samples: int, fs: float, param
             f"{params.label_fs:g} Hz), longer than the stimulus ({stim_samples / fs:.2f} s = {available} steps)")
     return n_steps
 
+
+#: labels that end more than this many seconds before the stimulus does get an alignment warning
+LABEL_SHORT_WARN_S = 2.0
+#: the two kinds of alignment warnings (counted in the tables' Data line)
+WARN_NO_VID_BEGIN, WARN_SHORT_LABELS = "no vidBeginSmp", "labels end early"
+
+
+def alignment_warnings(files: mahnob.SessionFiles, n_steps: int, stim_s: float, params: MahnobParams) -> list[str]:
+    """The session's alignment warnings (logged once per session and stored with the trial): a missing
+    ``vidBeginSmp`` / ``vidEndSmp`` (the camera is then assumed to start with the BDF), and labels
+    that end more than :data:`LABEL_SHORT_WARN_S` before the stimulus (the track is assumed to start
+    at the stimulus onset, so its end cannot be checked against the stimulus's)."""
+    out = []
+    info = files.info
+    if info.vid_begin is None or info.vid_end is None:
+        out.append(f"{WARN_NO_VID_BEGIN}: {info.path} has no vidBeginSmp/vidEndSmp; the video is assumed to start "
+                   "with the BDF recording (stimulus at onset / fs seconds into it)")
+    label_s = n_steps / params.label_fs
+    if label_s < stim_s - LABEL_SHORT_WARN_S:
+        out.append(f"{WARN_SHORT_LABELS}: session {files.session} has {n_steps} label steps ({label_s:.2f} s), the "
+                   f"stimulus lasts {stim_s:.2f} s: the labels end {stim_s - label_s:.2f} s before it (more than "
+                   f"{LABEL_SHORT_WARN_S:g} s); the track is assumed to start at the stimulus onset")
+    return out
+
+
 def _video_begin(files: mahnob.SessionFiles, onset_s: float, stim_s: float, params: MahnobParams) -> float:
     info = files.info
     if info.vid_begin is None or info.vid_end is None:
@@ -173,6 +200,9 @@ def preprocess_session(files: mahnob.SessionFiles, track: ValenceTrack, params: 
         raise MahnobFormatError(f"{files.bdf}: EEG of session {files.session} (stimulus samples {onset}-{offset} "
                                 f"at {rec.fs:g} Hz): {err}") from err
     stim_s = (offset - onset) / rec.fs
+    warnings = alignment_warnings(files, n_steps, stim_s, p)
+    for w in warnings:
+        log.warning("MAHNOB session %d: %s", files.session, w)
     begin = _video_begin(files, onset / rec.fs, stim_s, p)
     vinfo = video.video_info(files.video)
     if vinfo.fps > 0 and abs(vinfo.fps - files.info.vid_rate) > 0.01 * files.info.vid_rate:
@@ -189,7 +219,7 @@ def preprocess_session(files: mahnob.SessionFiles, track: ValenceTrack, params: 
     frames, n_fallback = video.face_crops(files.video, begin, n_steps * p.frames_per_step, files.info.vid_rate,
                                           p.video_fps, p.crop, cropper, detect_every=p.face_detect_every)
     return {"eeg": feats.astype(np.float32), "valence": track.valence.astype(np.float32), "frames": frames,
-            "n_fallback": n_fallback, "onset": onset, "offset": offset}
+            "n_fallback": n_fallback, "onset": onset, "offset": offset, "warnings": warnings}
 
 
 def trial_key(files: mahnob.SessionFiles, track: ValenceTrack, params: MahnobParams, memo_dir=None) -> str:
@@ -215,8 +245,12 @@ def load_trial(files: mahnob.SessionFiles, track: ValenceTrack, params: MahnobPa
     subject = files.info.subject
     if arrays.is_file() and frames_path.is_file():
         with np.load(arrays) as z:
+            warnings = tuple(str(w) for w in z["warnings"]) if "warnings" in z.files else ()
+            for w in warnings:  # the warning of a cached session is repeated on every load
+                log.warning("MAHNOB session %d: %s", files.session, w)
             return MahnobTrial(session=files.session, subject=subject, eeg=z["eeg"], valence=z["valence"],
-                               frames_path=str(frames_path), n_fallback_frames=int(z["n_fallback"]), key=key)
+                               frames_path=str(frames_path), n_fallback_frames=int(z["n_fallback"]), key=key,
+                               warnings=warnings)
     out = preprocess_session(files, track, params, cropper)
     n_frames = out["frames"].shape[0]
     if out["n_fallback"]:
@@ -227,10 +261,11 @@ def load_trial(files: mahnob.SessionFiles, track: ValenceTrack, params: MahnobPa
     atomic_write_bytes(frames_path, buf.getvalue())
     buf = io.BytesIO()
     np.savez(buf, eeg=out["eeg"], valence=out["valence"], n_fallback=out["n_fallback"], onset=out["onset"],
-             offset=out["offset"])
+             offset=out["offset"], warnings=np.array(out["warnings"], dtype=str))
     atomic_write_bytes(arrays, buf.getvalue())  # written last: its presence marks a complete entry
     return MahnobTrial(session=files.session, subject=subject, eeg=out["eeg"], valence=out["valence"],
-                       frames_path=str(frames_path), n_fallback_frames=int(out["n_fallback"]), key=key)
+                       frames_path=str(frames_path), n_fallback_frames=int(out["n_fallback"]), key=key,
+                       warnings=tuple(out["warnings"]))
 
 
 def load_mahnob(root, params: MahnobParams | None = None, cache_dir=None, sessions=None,

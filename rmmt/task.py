@@ -27,7 +27,13 @@ window is edge-padded and the padding dropped.
 A fold's metrics (RMSE, PCC, CCC; eqs. 22, 23, 18) are computed on the concatenation of all its
 test trials' 4-Hz steps; the table shows their mean ± std over folds (the paper: "summing up
 the experimental results of each fold and then calculating the arithmetic mean"). Per-trial
-means are stored beside them (``trial_mean_metrics``).
+means are stored beside them (``trial_mean_metrics``), and every fold's metrics also hold
+``rmse_rel`` (RMSE / std of the fold's test labels: < 1 beats the best constant in hindsight) and
+``trial_ccc`` (the mean over test trials of each trial's CCC).
+
+Reference rows (``{"reference": "floor" | "classical"}``, :mod:`experiments.references`): the
+training mean, and StandardScaler + Ridge(alpha=1) per step on the 192 EEG band powers and the
+step's face embedding; both fitted on all non-test trials (they need no validation data).
 
 Profile parameters (``ExperimentSpec.profiles[...].params``):
     protocol            "kfold" or "loso"
@@ -170,6 +176,22 @@ def fold_metrics(y_true: list[np.ndarray], y_pred: list[np.ndarray]) -> tuple[di
     return pooled, mean
 
 
+def extra_metrics(y_true: list[np.ndarray], y_pred: list[np.ndarray]) -> dict:
+    """``rmse_rel``: pooled RMSE / std of the pooled test labels (1 = the best constant in hindsight);
+    ``trial_ccc``: each test trial's CCC averaged over the trials (NaN where undefined)."""
+    yt, yp = np.concatenate(y_true), np.concatenate(y_pred)
+    sd = float(np.std(yt))
+    per = [regression_metrics(t, p)["ccc"] for t, p in zip(y_true, y_pred)]
+    return {"rmse_rel": float(M.rmse(yt, yp) / sd) if sd > 0 else float("nan"),
+            "trial_ccc": float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")}
+
+
+def _values(variables) -> list[np.ndarray]:
+    import keras
+
+    return [keras.ops.convert_to_numpy(v) for v in variables]
+
+
 # ----------------------------------------------------------------------------------------------
 # splits
 
@@ -214,6 +236,17 @@ def builder_kwargs(config: dict, params: dict, embed_dim: int | None = None) -> 
     return {**kwargs, "input_seconds": window / LABEL_FS, "fs": LABEL_FS, **extra}
 
 
+def alignment_summary(trials) -> str:
+    """The Data line's count of sessions with alignment warnings (:func:`rmmt.pipeline.alignment_warnings`)."""
+    from rmmt.pipeline import WARN_NO_VID_BEGIN, WARN_SHORT_LABELS
+
+    counts = {k: sum(any(w.startswith(k) for w in getattr(t, "warnings", ())) for t in trials)
+              for k in (WARN_NO_VID_BEGIN, WARN_SHORT_LABELS)}
+    return (f"Alignment warnings: {counts[WARN_NO_VID_BEGIN]} of {len(trials)} sessions without vidBeginSmp "
+            f"(video assumed to start with the BDF), {counts[WARN_SHORT_LABELS]} with labels ending > 2 s before "
+            "the stimulus.")
+
+
 class MahnobValenceTask:
     name = "mahnob-valence"
     version = "1"
@@ -227,9 +260,10 @@ class MahnobValenceTask:
         """Load MAHNOB-HCI (or write the synthetic copy), then the cached per-step face embeddings.
 
         The face backbone's weights come from ``params["backbone_weights"]`` or the
-        ``RMMT_BACKBONE_WEIGHTS`` environment variable (a Keras weights file); else random.
+        ``RMMT_BACKBONE_WEIGHTS`` environment variable (a Keras weights file); else the FER2013
+        network (:meth:`backbone_spec`).
         """
-        from rmmt.face import BackboneSpec, backbone_description, backbone_key, trial_embeddings
+        from rmmt.face import backbone_description, backbone_key, trial_embeddings
         from rmmt.pipeline import MahnobParams, ensure_synthetic_mahnob, load_mahnob
 
         cache_dir = Path(cache_dir)
@@ -249,18 +283,39 @@ class MahnobValenceTask:
             trials = [t for t in trials if t.subject in keep]
         if len(trials) < 3:
             raise UserInputError(f"{root}: need at least 3 usable trials, found {len(trials)}")
-        spec = BackboneSpec(weights=params.get("backbone_weights") or os.environ.get(self.weights_env_var) or None)
+        spec = self.backbone_spec(params)
         stride = int(params.get("frame_stride", 1))
         emb = trial_embeddings(trials, spec, cache_dir, frame_stride=stride)
         arrays = [TrialArrays(t.session, int(t.subject), emb[t.session], np.asarray(t.eeg, np.float32),
                               np.asarray(t.valence, np.float32)) for t in trials]
         description = backbone_description(spec)
+        description += " " + alignment_summary(trials)
         if stride > 1:
             description = description.replace("16 frames averaged", f"every {stride}th of the 16 frames averaged")
         fingerprint = stable_hash({"data": data.fingerprint, "backbone": backbone_key(spec, cache_dir),
                                    "stride": stride, "sessions": [t.session for t in arrays]})
         return Prepared(fingerprint=fingerprint, source=f"{data.source}; {description}",
                         data=RmmtData(arrays, description))
+
+    def backbone_spec(self, params: dict):
+        """The face network of a run: ``params["backbone"]`` or ``$RMMT_FACE_BACKBONE`` names the kind
+        (default: "resnet50" when ``params["backbone_weights"]`` / ``$RMMT_BACKBONE_WEIGHTS`` names a
+        weights file, else the expression-trained "fer2013"). A ResNet50 without weights is random: it
+        is refused when the profile sets ``require_trained_backbone`` (the paper profile) unless
+        ``$RMMT_ALLOW_RANDOM_BACKBONE=1`` asks for it explicitly."""
+        from rmmt.face import BACKBONES, BackboneSpec
+
+        weights = params.get("backbone_weights") or os.environ.get(self.weights_env_var) or None
+        kind = params.get("backbone") or os.environ.get("RMMT_FACE_BACKBONE") or ("resnet50" if weights else "fer2013")
+        if kind not in BACKBONES:
+            raise UserInputError(f"RMMT_FACE_BACKBONE / params backbone: expected one of {BACKBONES}, got {kind!r}")
+        spec = BackboneSpec(kind=kind, weights=weights)
+        if spec.random and params.get("require_trained_backbone") and \
+                os.environ.get("RMMT_ALLOW_RANDOM_BACKBONE", "") not in ("1", "yes", "true", "on"):
+            raise UserInputError(f"face network: {kind} with random weights under a profile that requires a trained "
+                             f"one: set {self.weights_env_var}=/path/to/weights.h5, use the default fer2013 network "
+                             "(unset RMMT_FACE_BACKBONE), or set RMMT_ALLOW_RANDOM_BACKBONE=1 to ask for random weights")
+        return spec
 
     def folds(self, prepared: Prepared, params: dict) -> list[str]:
         trials = prepared.data.trials
@@ -275,12 +330,14 @@ class MahnobValenceTask:
         self._model = None
 
     def model(self, config: dict, params: dict, options: RunOptions, embed_dim: int | None = None):
-        """The compiled model of ``config``, built once per row and reused by its folds.
+        """The compiled model of ``config``, built once per row and reset per fold.
 
         Building and tracing costs more than training a quick fold. The runner seeds every fold
-        identically, so a fresh build would have exactly the initial weights of the last one:
-        the model keeps its initial weights and optimizer state and is reset to them per fold
-        (the same training as a fresh build, without the re-tracing).
+        identically, so a fresh build would have exactly the initial state of the last one: the
+        model keeps its initial **variables** (weights, the standardisation statistics *and the
+        dropout seed-generator states*, i.e. ``model.variables``) and its optimizer's, and every
+        fold starts from them. A fold therefore gives the same numbers whether it runs alone, after
+        other folds or in another worker process (``tests/test_rmmt_task.py`` checks it).
         """
         import keras
 
@@ -300,11 +357,11 @@ class MahnobValenceTask:
             model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses, loss_weights=weights,
                           jit_compile=bool(options.jit))
             model.optimizer.build(model.trainable_variables)
-            self._initial = (model.get_weights(), [v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v)
-                                                   for v in model.optimizer.variables])
+            self._initial = (_values(model.variables), _values(model.optimizer.variables))
             self._model, self._model_key = model, key
-        weights, opt = self._initial
-        self._model.set_weights(weights)
+        state, opt = self._initial
+        for var, value in zip(self._model.variables, state):  # weights and seed-generator states
+            var.assign(value)
         for var, value in zip(self._model.optimizer.variables, opt):
             var.assign(value)
         return self._model
@@ -322,39 +379,64 @@ class MahnobValenceTask:
         eval_hop = int(params.get("eval_hop_steps", DEFAULT_TRAIN.eval_hop_steps))
         epochs = int(params.get("epochs", DEFAULT_TRAIN.epochs))
         adapt_normalization(model, {"face": np.concatenate([t.face for t in train]),
-                                    "eeg": np.concatenate([t.eeg for t in train])})
+                                    "eeg": np.concatenate([t.eeg for t in train]),
+                                    "valence": np.concatenate([t.valence for t in train])})
         inputs = tuple(t.name for t in model.inputs)
         x, y = make_windows(train, window, hop, inputs)
-        y_val = [t.valence for t in val]
-        history = {"loss": [], "val_ccc": []}
-        best = {"ccc": -np.inf, "epoch": -1, "weights": None}
+        y_val = np.concatenate([t.valence for t in val])
+        # D-Fusion: each branch (face / EEG regressor and its stream) is selected on its own validation
+        # CCC, so the branches do not depend on the fusion weights mu / eta (Fig. 7 re-fuses them)
+        outputs = [n for n in ("valence", "face_valence", "eeg_valence") if n in model.output]
+        selected = [n for n in outputs if n != "valence"] or ["valence"]
+        history = {"loss": [], "val_ccc": [], **{f"val_ccc_{n}": [] for n in selected if n != "valence"}}
+        best = {n: {"ccc": -np.inf, "epoch": -1, "weights": None} for n in selected}
 
         class SelectBest(keras.callbacks.Callback):
             def on_epoch_end(cb, epoch, logs=None):
-                preds = [p["valence"] for p in predict_trials(model, val, window, eval_hop)]
-                score = regression_metrics(np.concatenate(y_val), np.concatenate(preds))["ccc"]
+                preds = predict_trials(model, val, window, eval_hop, outputs)
                 history["loss"].append(float(logs.get("loss", np.nan)))
-                history["val_ccc"].append(float(score))
-                if np.isfinite(score) and score > best["ccc"]:
-                    best.update(ccc=float(score), epoch=epoch, weights=model.get_weights())
+                history["val_ccc"].append(float(regression_metrics(
+                    y_val, np.concatenate([p["valence"] for p in preds]))["ccc"]))
+                for n in selected:
+                    score = regression_metrics(y_val, np.concatenate([p[n] for p in preds]))["ccc"]
+                    if n != "valence":
+                        history[f"val_ccc_{n}"].append(float(score))
+                    if np.isfinite(score) and score > best[n]["ccc"]:
+                        best[n].update(ccc=float(score), epoch=epoch, weights=[layer.get_weights() for layer in model.layers])
                 if options.verbose:
-                    print(f"  epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} val CCC {score:.4f}", flush=True)
+                    print(f"  epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} val CCC "
+                          f"{history['val_ccc'][-1]:.4f}", flush=True)
 
         model.fit(x, training_targets(model, y), batch_size=int(params.get("batch_size", DEFAULT_TRAIN.batch_size)),
                   epochs=epochs, shuffle=True, verbose=0, callbacks=[SelectBest()])
-        if best["weights"] is not None:
-            model.set_weights(best["weights"])
-        return {"best_epoch": best["epoch"] + 1, "best_val_ccc": best["ccc"], "history": history,
-                "n_train_windows": int(len(y))}
+        for n in selected:  # each branch's layers from its own best epoch (one branch: the whole model)
+            if best[n]["weights"] is None:
+                continue
+            stream = n.split("_")[0] if n != "valence" else None
+            for layer, weights in zip(model.layers, best[n]["weights"]):
+                if stream is None or layer.name.startswith(stream + "_"):
+                    layer.set_weights(weights)
+        main = best["valence"] if "valence" in best else None
+        out = {"history": history, "n_train_windows": int(len(y))}
+        if main is not None:
+            out.update(best_epoch=main["epoch"] + 1, best_val_ccc=main["ccc"])
+        else:
+            out.update(best_epoch={n: best[n]["epoch"] + 1 for n in selected},
+                       best_val_ccc={n: best[n]["ccc"] for n in selected})
+        return out
 
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
         import keras
+
+        from experiments.references import is_reference
 
         trials = prepared.data.trials
         split = fold_split(trials, fold, params, seed=options.seed)
         train = [trials[i] for i in split.train]
         val = [trials[i] for i in split.val]
         test = [trials[i] for i in split.test]
+        if is_reference(config):
+            return self._reference_fold(config, train + val, test, prepared, options)
         model = self.model(config, params, options, embed_dim=trials[0].face.shape[1])
         keras.utils.set_random_seed(options.seed)  # the same dropout and epoch order as a fresh build
         fit = self.train(model, train, val, config, params, options)
@@ -366,7 +448,7 @@ class MahnobValenceTask:
         y_pred = [p["valence"] for p in preds]
         pooled, per_trial = fold_metrics(y_true, y_pred)
         record = {
-            "metrics": pooled,
+            "metrics": {**pooled, **extra_metrics(y_true, y_pred)},
             "trial_mean_metrics": per_trial,
             "y_true": np.round(np.concatenate(y_true), 6).tolist(),
             "y_pred": np.round(np.concatenate(y_pred), 6).tolist(),
@@ -392,3 +474,28 @@ class MahnobValenceTask:
 
             atomic_save_model(model, path)
         return record
+
+    def _reference_fold(self, config: dict, fit: list[TrialArrays], test: list[TrialArrays], prepared: Prepared,
+                        options: RunOptions) -> dict:
+        """A ``floor`` / ``classical`` fold (:mod:`experiments.references`), fitted on all non-test trials
+        (neither needs validation data): per step, the EEG band powers and the step's face embedding."""
+        from experiments.references import run_reference
+
+        def features(trials):
+            return np.concatenate([np.concatenate([t.eeg, t.face], axis=1) for t in trials]).astype(np.float64)
+
+        y_fit = np.concatenate([t.valence for t in fit]).astype(np.float64)
+        y_true = [t.valence.astype(np.float64) for t in test]
+        out = run_reference(config, y_fit, np.concatenate(y_true), kind="regression",
+                            features=lambda: (features(fit), features(test)), seed=options.seed)
+        bounds = np.cumsum([len(t) for t in y_true])[:-1]
+        y_pred = np.split(np.asarray(out["y_pred"], dtype=np.float64), bounds)
+        _, per_trial = fold_metrics(y_true, y_pred)
+        out["metrics"] = {**out["metrics"], **extra_metrics(y_true, y_pred)}
+        out.update(trial_mean_metrics=per_trial, test_sessions=[t.session for t in test],
+                   test_lengths=[len(t) for t in y_true], test_subjects=sorted({t.subject for t in test}),
+                   fit_sessions=[t.session for t in fit], fit_subjects=sorted({t.subject for t in fit}),
+                   backbone=prepared.data.backbone)
+        out["y_true"] = np.round(out["y_true"], 6).tolist()
+        out["y_pred"] = np.round(out["y_pred"], 6).tolist()
+        return out

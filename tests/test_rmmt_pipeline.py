@@ -205,3 +205,27 @@ def test_face_crop_throughput_reports_a_rate():
     assert 60 <= out["frames"] <= 64 and out["frames_per_s"] > 0 and out["n_fallback"] < 16
     with pytest.raises(ValueError, match="seconds: expected a positive video length"):
         face_crop_throughput(0)
+
+
+def test_alignment_warnings_missing_vid_begin_and_short_labels(synth, data, tmp_path, caplog):
+    """A session.xml without vidBeginSmp, and labels ending > 2 s before the stimulus, each give a
+    warning naming the session; the warnings are stored with the trial (also when loaded from the
+    cache) and counted in the task's Data line."""
+    from rmmt.pipeline import WARN_NO_VID_BEGIN, WARN_SHORT_LABELS
+    from rmmt.task import alignment_summary
+
+    new, sid, track = _one_session_root(synth, data, tmp_path)
+    xml = new / "Sessions" / str(sid) / "session.xml"
+    text = xml.read_text()
+    info = mahnob.read_session_xml(xml)
+    xml.write_text(text.replace(f'vidBeginSmp="{info.vid_begin:g}"', "").replace(f'vidEndSmp="{info.vid_end:g}"', ""))
+    write_labels(new / LABEL_FILE, {(track.participant, track.section): track.valence[:-12]})  # 3 s short
+    for _ in range(2):  # preprocessed, then from the cache
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rmmt.pipeline"):
+            out = load_mahnob(new, PARAMS, tmp_path / "cache")
+        (trial,) = out.trials
+        assert [w.split(":")[0] for w in trial.warnings] == [WARN_NO_VID_BEGIN, WARN_SHORT_LABELS]
+        assert f"MAHNOB session {sid}: {WARN_NO_VID_BEGIN}" in caplog.text and "before it" in caplog.text
+    assert "1 of 1 sessions without vidBeginSmp" in alignment_summary(out.trials)
+    assert "1 with labels ending > 2 s" in alignment_summary(out.trials)

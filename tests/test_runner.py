@@ -297,3 +297,23 @@ def test_a_saved_model_belongs_to_the_record_beside_it(tmp_path):
     stamp_model(record_path.with_suffix(".keras"), {**_model_meta(tmp_path), "note": "edited"})
     assert run(tmp_path, options=RunOptions(seed=1, save_models=True), **save)["ran"] == 1
     assert "note" not in _model_meta(tmp_path)
+
+
+def test_optional_paper_sd_paired_difference_and_profile_rows(tmp_path, monkeypatch):
+    """Optional per spec: the paper's ± std beside its mean, a paired per-fold difference against one row
+    with the folds ahead / behind, and a profile that runs and shows only some rows."""
+    low, mid, quoted = toy_task.SPEC.rows
+    spec = replace(toy_task.SPEC, rows=(replace(low, paper={"accuracy": 70.0, "accuracy_sd": 1.5}), mid, quoted),
+                   compare_to="mid", profile_rows={"smoke": ("low", "mid")})
+    monkeypatch.setattr(registry, "_all", lambda: {"toy": spec})
+    run(tmp_path)
+    rec = {row: [json.loads(fold_path(tmp_path, "toy", "smoke", row, f"S{i}").read_text())["metrics"]["accuracy"]
+                 for i in range(4)] for row in ("low", "mid")}
+    diff = 100 * (np.array(rec["low"]) - np.array(rec["mid"]))
+    md = (tmp_path / "toy.md").read_text()
+    assert "someone else's" not in md  # not a row of this profile
+    assert "Acc vs mid (paired mean, folds ahead / behind)" in md
+    line = next(ln for ln in md.splitlines() if ln.startswith("| x > 0.2 |"))
+    assert "70.00 ± 1.50" in line
+    assert line.rstrip(" |").endswith(f"{diff.mean():+.2f} ({int((diff > 0).sum())} ahead, {int((diff < 0).sum())} behind)")
+    assert next(ln for ln in md.splitlines() if ln.startswith("| x > 0.5 |")).rstrip(" |").endswith("–")
