@@ -28,6 +28,7 @@ from experiments import metrics as M
 from experiments.console import PACKAGE_VERSION, print_now
 from experiments.errors import UserInputError
 from experiments.provenance import PROVENANCE_FIELDS
+from experiments.references import metric_or_nan
 from experiments.spec import ExperimentSpec, Row
 from experiments.store import atomic_write_text
 
@@ -138,7 +139,7 @@ def summarise(spec: ExperimentSpec, profile: str, results: Path, want: dict, tas
             if recs and m in METRIC_FUNCTIONS and all("y_true" in r for r in recs):
                 y_true = np.concatenate([r["y_true"] for r in recs])
                 y_pred = np.concatenate([r["y_pred"] for r in recs])
-                pooled = _scale(m, METRIC_FUNCTIONS[m](y_true, y_pred))
+                pooled = _scale(m, metric_or_nan(METRIC_FUNCTIONS[m], y_true, y_pred))  # NaN: a constant's PCC
             line[f"{m}_pooled"] = pooled
         line["vs_floor"], line["vs_floor_min"] = versus_floor(spec, row, per_row_records)
         if spec.compare_to:
