@@ -85,17 +85,24 @@ def test_tables_are_registered_with_the_papers_numbers():
     for name in EXPERIMENTS:
         spec = registry.get(name)
         assert spec.spread == "ci95" and set(spec.profiles) == {"smoke", "quick", "paper"}
+        refs = [r for r in spec.runnable_rows if "reference" in r.config]
+        assert {r.config["reference"] for r in refs} == {"floor", "classical"}
+        assert {r.config["target"] for r in refs} == {"arousal", "valence"}
         for row in spec.runnable_rows:
-            parse_config(row.config)
+            if "reference" not in row.config:
+                parse_config(row.config)
     t1 = registry.get("amigos_eeg")
     assert t1.row("eeg-scratch-valence").paper == {"accuracy": 70, "f1_macro": 70}
     assert t1.row("eeg-pt-arousal").paper == {"accuracy": 81, "f1_macro": 80}
     t2 = registry.get("amigos_fused")
-    assert [r.name for r in t2.rows] == ["ecg-pt-arousal", "ecg-pt-valence", "eeg-pt-arousal", "eeg-pt-valence",
+    assert [r.name for r in t2.rows] == ["floor-arousal", "classical-arousal", "floor-valence", "classical-valence",
+                                         "ecg-pt-arousal", "ecg-pt-valence", "eeg-pt-arousal", "eeg-pt-valence",
                                          "fused-pt-arousal", "fused-pt-valence"]
     t4 = registry.get("amigos_baseline")
     assert sum(r.config is None for r in t4.rows) == 4 and t4.metrics == ("f1_macro",)
     assert all(r.config["cv"] == "subjects" for r in registry.get("amigos_subjectwise").runnable_rows)
+    assert {r.name for r in registry.get("amigos_subjectwise").rows} >= {"floor-arousal-subjects",
+                                                                          "classical-valence-subjects"}
     assert registry.get("amigos_fused").profile("paper").params["pretrain_epochs"] == 500
 
 
@@ -135,3 +142,16 @@ def test_search_split_stays_inside_the_folds_training_part(cv):
         if cv == "subjects":
             assert not set(data.subject[train]) & set(data.subject[val])
     assert set(RecognizerHyperModel("eeg").space()) == {"learning_rate", "fcn_hidden", "fcn_dropout", "l2"}
+
+
+def test_reference_rows_run_on_the_learned_rows_folds(tmp_path):
+    from experiments.runner import run_experiment
+
+    common = dict(profile="smoke", results=tmp_path / "results", cache_dir=tmp_path / "cache", log=lambda m: None)
+    run_experiment("amigos_fused", rows=["floor-arousal", "classical-arousal"], render=False, **common)
+    runs = tmp_path / "results/runs/amigos/smoke"
+    floor = json.loads((runs / "floor-arousal/fold0.json").read_text())
+    classical = json.loads((runs / "classical-arousal/fold0.json").read_text())
+    assert floor["y_true"] == classical["y_true"] and len(set(floor["y_pred"])) == 1
+    assert classical["reference"]["n_features"] == 5 + 5 * 10
+    assert floor["reference"]["constant"] == int(floor["train_positive_share"] > 0.5)

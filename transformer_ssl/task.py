@@ -57,7 +57,7 @@ TARGETS = ("arousal", "valence")
 CVS = ("segments", "subjects")
 CLASS_NAMES = ["low", "high"]
 SYNTHETIC_SEED = 0
-_CODE = ("layers.py", "models.py", "pretrain.py", "optimizers.py", "schedules.py", "task.py")
+_CODE = ("layers.py", "models.py", "pretrain.py", "optimizers.py", "schedules.py", "task.py", "features.py")
 CODE_HASH = stable_hash({f: file_digest(Path(__file__).resolve().parent / f) for f in _CODE}, 12)
 
 #: The paper's training settings (sections 4.3-4.4); batch sizes are not given (assumption: 32).
@@ -312,13 +312,64 @@ class AmigosTask:
         return path, {**info, "cached": False}
 
     # ------------------------------------------------------------------ folds
+    def features(self, data: AmigosData) -> np.ndarray:
+        """(N, 55) classical features of the kept segments (:mod:`transformer_ssl.features`), cached on
+        disk by data fingerprint, selection and code (label-free: the same for every fold)."""
+        from transformer_ssl.features import segment_features
+
+        if getattr(data, "_features", None) is not None:
+            return data._features
+        key = stable_hash({"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep), "code": CODE_HASH})
+        path = data.cache_dir / "transformer_ssl" / "features" / f"features-{key}.npy"
+        if path.is_file():
+            data._features = np.load(path)
+        else:
+            import io
+
+            from experiments.store import atomic_write_bytes
+
+            data._features = segment_features(data.ecg, data.eeg, 128.0)
+            buf = io.BytesIO()
+            np.save(buf, data._features)
+            atomic_write_bytes(path, buf.getvalue())
+        return data._features
+
+    def run_reference(self, config: dict, fold: str, data: AmigosData, params: dict, options: RunOptions) -> dict:
+        """A ``floor`` / ``classical`` row's fold (:mod:`experiments.references`) on the learned rows' split
+        and labels; classical = ECG HR/HRV + EEG relative band powers, imputed and standardised on the
+        training part, logistic regression."""
+        from experiments.references import run_reference
+        from transformer_ssl.features import impute_with_training_median
+        from transformer_ssl.pipeline import fold_labels
+
+        target, cv = config.get("target"), config.get("cv", "segments")
+        if target not in TARGETS or cv not in CVS:
+            raise ValueError(f"reference config {config}: expected target in {TARGETS} and cv in {CVS}")
+        split = self.split(data, params, cv, fold)
+        lab = fold_labels(data.segments, data.keep[split.train])
+        labels = lab[target][data.keep]
+
+        def feats():
+            f = self.features(data)
+            return impute_with_training_median(f[split.train], f[split.test])
+
+        out = run_reference(config, labels[split.train], labels[split.test], kind="classification", features=feats,
+                            labels=[0, 1], seed=options.seed)
+        out.update(class_names=CLASS_NAMES, target=target, cv=cv, threshold=lab["thresholds"][target],
+                   test_subjects=sorted(set(data.subject[split.test].tolist())),
+                   train_positive_share=float(labels[split.train].mean()))
+        return out
+
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
         import keras
 
+        from experiments.references import is_reference
         from transformer_ssl.pipeline import fold_labels
 
-        model_kind, pretrain_flag, target, cv = parse_config(config)
         data: AmigosData = prepared.data
+        if is_reference(config):
+            return self.run_reference(config, fold, data, params, options)
+        model_kind, pretrain_flag, target, cv = parse_config(config)
         split = self.split(data, params, cv, fold)
         lab = fold_labels(data.segments, data.keep[split.train])
         labels = lab[target][data.keep]
