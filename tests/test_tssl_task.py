@@ -104,6 +104,9 @@ def test_tables_are_registered_with_the_papers_numbers():
     assert {r.name for r in registry.get("amigos_subjectwise").rows} >= {"floor-arousal-subjects",
                                                                           "classical-valence-subjects"}
     assert registry.get("amigos_fused").profile("paper").params["pretrain_epochs"] == 500
+    from transformer_ssl.task import MAX_SYNTHETIC_PER_CORPUS
+    for profile in t2.profiles.values():  # the synthetic corpora writer accepts every profile's size
+        assert 1 <= profile.params["corpus_per_corpus"] <= MAX_SYNTHETIC_PER_CORPUS
 
 
 def test_smoke_run_end_to_end_reuses_cached_models(tmp_path):
@@ -155,3 +158,24 @@ def test_reference_rows_run_on_the_learned_rows_folds(tmp_path):
     assert floor["y_true"] == classical["y_true"] and len(set(floor["y_pred"])) == 1
     assert classical["reference"]["n_features"] == 5 + 5 * 10
     assert floor["reference"]["constant"] == int(floor["train_positive_share"] > 0.5)
+
+
+def test_real_amigos_without_eeg_corpora_is_one_error_and_stores_nothing(tmp_path, monkeypatch, capsys):
+    from experiments.cli import entry
+    from transformer_ssl.data.synthetic_amigos import ensure_synthetic_amigos
+    from transformer_ssl.task import check_corpora
+
+    real_layout = ensure_synthetic_amigos(tmp_path / "w", n_participants=2, trial_seconds=15.0)  # the real file format
+    monkeypatch.delenv("EEG_CORPORA_ROOT", raising=False)
+    monkeypatch.delenv("SYNTHETIC_CORPORA", raising=False)
+    monkeypatch.setenv("PHYSIO_FUSION_CACHE", str(tmp_path / "cache"))
+    results = tmp_path / "results"
+    status = entry(["run", "amigos_fused", "--profile", "smoke", "--results", str(results), "--data-root",
+                    str(real_layout), "--allow-missing-subjects"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert status == 2 and len(err) == 1 and "EEG_CORPORA_ROOT" in err[0] and err[0].startswith("error: ")
+    assert not [p for p in results.rglob("*") if p.is_file()] if results.exists() else True
+    monkeypatch.setenv("SYNTHETIC_CORPORA", "1")                 # asked for: allowed, and said
+    assert check_corpora(real_layout) is True
+    monkeypatch.setenv("EEG_CORPORA_ROOT", str(tmp_path))         # real corpora: no question
+    assert check_corpora(real_layout) is False and check_corpora(None) is False

@@ -67,6 +67,36 @@ PAPER_TRAINING = dict(pretrain_epochs=500, pretrain_warmup_epochs=30, pretrain_b
                       fusion_batch=32, fusion_lr=1e-5, fusion_l2=1e-5)
 
 
+#: the synthetic corpora writer's limit (one file name per recording of each corpus)
+def _max_synthetic() -> int:
+    from transformer_ssl.data.synthetic_corpora import KAYA_FILES
+
+    return len(KAYA_FILES)
+
+
+MAX_SYNTHETIC_PER_CORPUS = _max_synthetic()
+SYNTHETIC_CORPORA_ENV = "SYNTHETIC_CORPORA"
+
+
+def check_corpora(amigos: str | os.PathLike | None) -> bool:
+    """Refuse to pair a real AMIGOS with synthetic pre-training corpora unless asked.
+
+    With a real AMIGOS root (``amigos``: ``--data-root`` or ``$AMIGOS_ROOT``) and no
+    ``$EEG_CORPORA_ROOT``, raises a ``UserError`` (one error line, exit 2, before anything is
+    loaded or stored) unless ``$SYNTHETIC_CORPORA=1``. Returns True when synthetic corpora are used
+    beside a real AMIGOS on request (the table's Data line says so).
+    """
+    from experiments.errors import UserError
+
+    if not amigos or os.environ.get("EEG_CORPORA_ROOT"):
+        return False
+    if os.environ.get(SYNTHETIC_CORPORA_ENV, "").strip().lower() in ("1", "yes", "true", "on"):
+        return True
+    raise UserError(f"EEG_CORPORA_ROOT: not set while AMIGOS is real ({amigos}); expected the folder of the EEG "
+                    f"pre-training corpora (eegmmidb, WAY-EEG-GAL, Kaya 2018), or {SYNTHETIC_CORPORA_ENV}=1 to "
+                    "pre-train on synthetic corpora beside the real AMIGOS")
+
+
 def parse_config(config: dict) -> tuple[str, bool, str, str]:
     """(model, pretrain, target, cv) of a row config, validated."""
     unknown = set(config) - {"model", "pretrain", "target", "cv"}
@@ -136,6 +166,7 @@ class AmigosTask:
                                               load_pretrain_ecg, load_pretrain_eeg, pretrain_root)
 
         cache_dir = Path(cache_dir)
+        synthetic_corpora = check_corpora(data_root or os.environ.get(self.env_var))
         n_part = params.get("n_participants")
         root, source = amigos_root(data_root, cache_dir, n_participants=n_part or 40,
                                    trial_seconds=params.get("trial_seconds", 45.0), seed=SYNTHETIC_SEED)
@@ -155,6 +186,8 @@ class AmigosTask:
         corpus_root, corpus_source = pretrain_root(None, cache_dir, seconds=params.get("corpus_seconds", 60.0),
                                                    n_per_corpus=params.get("corpus_per_corpus", 2),
                                                    seed=SYNTHETIC_SEED)
+        if synthetic_corpora:
+            corpus_source += " (asked for: SYNTHETIC_CORPORA=1, beside real AMIGOS)"
         eeg_corpus = load_pretrain_eeg(corpus_root, cache_dir, max_segments=params.get("corpus_max_segments"),
                                        source=corpus_source)
         ecg_root = ecg_pretrain_root(None)

@@ -36,7 +36,7 @@ PROFILES = {
                      "500), fine-tuning 2 epochs (instead of 100), batch 8; late fusion as the paper (52 epochs). "
                      "The encoders are barely trained: the numbers test the pipeline, not the paper"),
     "paper": Profile("paper", dict(n_participants=40, trial_seconds=45.0, max_trials=None, max_segments_per_trial=None,
-                                   k=10, n_folds=None, corpus_seconds=600.0, corpus_per_corpus=10,
+                                   k=10, n_folds=None, corpus_seconds=600.0, corpus_per_corpus=4,
                                    corpus_max_segments=None, **_PAPER_TRAIN),
                      "the paper's protocol: all participants and segments, 10-fold CV, pre-training 500 epochs "
                      "(warm-up 30), fine-tuning 100, fusion 52 epochs; batch 32 (not given by the paper); "
