@@ -50,6 +50,17 @@ def test_no_test_segment_in_the_folds_pretraining_corpus(cv):
         AmigosTask.pretrain_indices(Split("bad", np.array([0, 1, 2]), np.array([2, 3])))
 
 
+def test_pretraining_corpus_is_checked_on_its_content(monkeypatch):
+    """A bug in the index bookkeeping (here: the test part returned as training indices) is caught
+    by the check on the arrays themselves, which split() and pretrain_indices() cannot see."""
+    task, data = AmigosTask(), fake_data()
+    split = task.split(data, {"k": 4}, "segments", "fold0")
+    monkeypatch.setattr(AmigosTask, "pretrain_indices", staticmethod(lambda s: np.concatenate([s.train, s.test[:1]])))
+    for modality in ("eeg", "ecg"):
+        with pytest.raises(LeakageError, match=f"fold0 {modality.upper()} pre-training corpus: 1 test segment"):
+            task.pretrain_corpus(data, split, modality)
+
+
 def test_eeg_corpus_includes_the_external_segments():
     task, data = AmigosTask(), fake_data()
     split = task.split(data, {"k": 4}, "segments", "fold0")
@@ -115,10 +126,24 @@ def test_smoke_run_end_to_end_reuses_cached_models(tmp_path):
     from experiments.runner import run_experiment
 
     common = dict(profile="smoke", results=tmp_path / "results", cache_dir=tmp_path / "cache", log=lambda m: None)
-    run_experiment("amigos_fused", rows=["fused-pt-arousal"], render=False, **common)
+    import keras
+
+    from experiments.task import RunOptions
+    from transformer_ssl.models import recognizer_features
+
+    run_experiment("amigos_fused", rows=["fused-pt-arousal"], render=False, options=RunOptions(save_models=True),
+                   **common)
     rec = json.loads((tmp_path / "results/runs/amigos/smoke/fused-pt-arousal/fold0.json").read_text())
     assert set(rec["metrics"]) == {"accuracy", "f1_macro"} and rec["n_test"] == len(rec["y_true"]) > 0
     assert rec["unimodal_weights_unchanged"] is True
+    # independently: the saved fused model holds the cached fine-tuned recognizers' weights, bit for bit
+    fused = keras.models.load_model(tmp_path / "results/runs/amigos/smoke/fused-pt-arousal/fold0.keras")
+    for m in ("eeg", "ecg"):
+        (path,) = (tmp_path / "cache/transformer_ssl/recognizers").glob(f"{m}-*.keras")
+        stored = recognizer_features(keras.models.load_model(path)).get_weights()
+        got = fused.get_layer(f"{m}_features").get_weights()
+        assert len(got) == len(stored) > 0 and all(np.array_equal(a, b) for a, b in zip(got, stored))
+        assert not fused.get_layer(f"{m}_features").trainable
     assert rec["n_trainable"] == 128 * 64 + 64 + 64 * 32 + 32 + 32 + 1
     for m in ("eeg", "ecg"):
         assert rec["recognizers"][m]["pretrain_cached"] is False and rec["recognizers"][m]["pretrained"]
@@ -179,3 +204,23 @@ def test_real_amigos_without_eeg_corpora_is_one_error_and_stores_nothing(tmp_pat
     assert check_corpora(real_layout) is True
     monkeypatch.setenv("EEG_CORPORA_ROOT", str(tmp_path))         # real corpora: no question
     assert check_corpora(real_layout) is False and check_corpora(None) is False
+
+
+def test_mixed_precision_is_refused_not_claimed():
+    from experiments.errors import UserError
+    from experiments.task import RunOptions
+
+    with pytest.raises(UserError, match="--mixed-precision: transformer_ssl trains .* float32 only"):
+        AmigosTask().run_fold({"model": "eeg", "target": "arousal"}, "fold0", None, {}, RunOptions(mixed_precision=True))
+
+
+def test_cached_models_are_keyed_by_the_whole_code_backend_precision_and_versions(monkeypatch):
+    from experiments import provenance
+
+    task = AmigosTask()
+    base = task.artefact_provenance()
+    assert base["code"] == provenance.task_code_hash(task) and base["precision"] == "float32"
+    assert {"backend", "keras", "backend_library"} <= set(base)
+    assert "experiments.training" in provenance.task_code_modules(task)   # the training loop is in the hash
+    monkeypatch.setattr(provenance, "library_versions", lambda b: {"keras": "0.0", "backend_library": "x 0"})
+    assert task.artefact_provenance() != base

@@ -24,7 +24,9 @@ Per fold (``fold0`` .. ``fold{k-1}``; ``cv="segments"``: the paper's 10-fold CV 
 
 Artefacts are cached in ``<cache_dir>/transformer_ssl/`` as ``.keras`` files keyed by everything
 they depend on (corpus and data fingerprints, the fold's training indices, the label thresholds,
-the training parameters, the seed and a hash of this package's model code): a pre-trained encoder
+the training parameters, the seed, and :meth:`AmigosTask.artefact_provenance`: the task's whole
+code hash (``experiments``' training code included), the backend, the precision and the library
+versions): a pre-trained encoder
 of a fold is computed once and reused by every table and target; a fine-tuned recognizer once and
 reused by the single-modality and the fused rows.
 
@@ -49,7 +51,7 @@ import numpy as np
 
 from experiments import metrics as M
 from experiments.cv import LeakageError, Split, check_disjoint, kfold_splits
-from experiments.store import atomic_save_model, atomic_write_json, file_digest, stable_hash
+from experiments.store import atomic_save_model, atomic_write_json, stable_hash
 from experiments.task import Prepared, RunOptions
 
 MODELS = ("eeg", "ecg", "fused")
@@ -57,8 +59,6 @@ TARGETS = ("arousal", "valence")
 CVS = ("segments", "subjects")
 CLASS_NAMES = ["low", "high"]
 SYNTHETIC_SEED = 0
-_CODE = ("layers.py", "models.py", "pretrain.py", "optimizers.py", "schedules.py", "task.py", "features.py")
-CODE_HASH = stable_hash({f: file_digest(Path(__file__).resolve().parent / f) for f in _CODE}, 12)
 
 #: The paper's training settings (sections 4.3-4.4); batch sizes are not given (assumption: 32).
 PAPER_TRAINING = dict(pretrain_epochs=500, pretrain_warmup_epochs=30, pretrain_batch=32, pretrain_lr=5e-4,
@@ -95,6 +95,22 @@ def check_corpora(amigos: str | os.PathLike | None) -> bool:
     raise UserError(f"EEG_CORPORA_ROOT: not set while AMIGOS is real ({amigos}); expected the folder of the EEG "
                     f"pre-training corpora (eegmmidb, WAY-EEG-GAL, Kaya 2018), or {SYNTHETIC_CORPORA_ENV}=1 to "
                     "pre-train on synthetic corpora beside the real AMIGOS")
+
+
+def _row_digests(x: np.ndarray) -> set[bytes]:
+    import hashlib
+
+    x = np.ascontiguousarray(x, dtype="float32")
+    return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x}
+
+
+def check_no_test_content(corpus: np.ndarray, test: np.ndarray, what: str) -> None:
+    """Raise :class:`~experiments.cv.LeakageError` when a test segment's samples (bit for bit) are in
+    ``corpus``: checks the arrays that are actually used, not the index bookkeeping that built them."""
+    shared = _row_digests(corpus) & _row_digests(test)
+    if shared:
+        raise LeakageError(f"{what}: {len(shared)} test segment(s) found in it (expected none: only the "
+                           "fold's training segments and external recordings)")
 
 
 def parse_config(config: dict) -> tuple[str, bool, str, str]:
@@ -240,6 +256,19 @@ class AmigosTask:
         return idx
 
     # ------------------------------------------------------------------ artefacts
+    def artefact_provenance(self) -> dict:
+        """What a cached encoder or recognizer depends on besides its data and parameters: the task's
+        whole code hash (this package, ``preprocessing`` and the training code of ``experiments``),
+        the Keras backend, the precision (always float32: mixed precision is refused) and the
+        library versions."""
+        import keras
+
+        from experiments.provenance import library_versions, task_code_hash
+
+        backend = keras.backend.backend()
+        return {"code": task_code_hash(self), "backend": backend, "precision": "float32",
+                **library_versions(backend)}
+
     def _modality_kwargs(self, modality: str) -> dict:
         return dict(n_channels=10 if modality == "eeg" else 1, fs=128.0, input_seconds=10.0, modality=modality)
 
@@ -257,6 +286,8 @@ class AmigosTask:
                 desc = {"external": data.ecg_corpus.fingerprint, "external_n": len(data.ecg_corpus)}
         if modality == "ecg":
             x = np.concatenate(parts)
+        test = (data.eeg if modality == "eeg" else data.ecg)[np.asarray(split.test, dtype=np.int64)]
+        check_no_test_content(x, test, f"fold {split.name} {modality.upper()} pre-training corpus")
         desc.update(amigos_n=int(own.size), amigos_train=stable_hash(own))
         return x.astype("float32"), desc
 
@@ -271,7 +302,7 @@ class AmigosTask:
         mask = MaskConfig()
         x, desc = self.pretrain_corpus(data, split, modality)
         key = stable_hash({"corpus": desc, "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
-                           "modality": modality, "mask": mask.to_dict(), "seed": seed, "code": CODE_HASH,
+                           "modality": modality, "mask": mask.to_dict(), "seed": seed, **self.artefact_provenance(),
                            **{k: p[k] for k in p if k.startswith("pretrain_")}})
         path = data.cache_dir / "transformer_ssl" / "pretrained" / f"{modality}-{cv}-{split.name}-{key}.keras"
         info_path = path.with_suffix(".json")
@@ -309,8 +340,8 @@ class AmigosTask:
                               if pretrain_flag else (None, {}))
         key = stable_hash({"pretrained": pre_info.get("key"), "labels": stable_hash(labels), "target": target,
                            "train": stable_hash(split.train), "modality": modality, "seed": options.seed,
-                           "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep), "code": CODE_HASH,
-                           **{k: p[k] for k in p if k.startswith("finetune_")}})
+                           "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
+                           **self.artefact_provenance(), **{k: p[k] for k in p if k.startswith("finetune_")}})
         tag = "pt" if pretrain_flag else "scratch"
         name = f"{modality}-{tag}-{target}-{cv}-{split.name}-{key}.keras"
         path = data.cache_dir / "transformer_ssl" / "recognizers" / name
@@ -352,7 +383,8 @@ class AmigosTask:
 
         if getattr(data, "_features", None) is not None:
             return data._features
-        key = stable_hash({"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep), "code": CODE_HASH})
+        key = stable_hash({"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
+                           "code": self.artefact_provenance()["code"]})
         path = data.cache_dir / "transformer_ssl" / "features" / f"features-{key}.npy"
         if path.is_file():
             data._features = np.load(path)
@@ -399,6 +431,11 @@ class AmigosTask:
         from experiments.references import is_reference
         from transformer_ssl.pipeline import fold_labels
 
+        if options.mixed_precision:
+            from experiments.errors import UserError
+
+            raise UserError("--mixed-precision: transformer_ssl trains and stores its models in float32 only "
+                            "(expected the option off; the paper trained in float32)")
         data: AmigosData = prepared.data
         if is_reference(config):
             return self.run_reference(config, fold, data, params, options)
@@ -444,11 +481,10 @@ class AmigosTask:
         from transformer_ssl.schedules import StepDecay
 
         p = {**PAPER_TRAINING, **params}
-        recs, infos, feats, before = {}, {}, [], {}
+        recs, infos, feats, paths = {}, {}, [], {}
         for m in ("eeg", "ecg"):
-            path, infos[m] = self.recognizer(data, split, m, pretrain_flag, target, labels, params, options, cv)
-            recs[m] = keras.models.load_model(path)
-            before[m] = [w.copy() for w in recs[m].get_weights()]
+            paths[m], infos[m] = self.recognizer(data, split, m, pretrain_flag, target, labels, params, options, cv)
+            recs[m] = keras.models.load_model(paths[m])
             x = data.eeg if m == "eeg" else data.ecg
             feats.append(recognizer_features(recs[m]).predict({m: x}, batch_size=32, verbose=0))
         z = np.concatenate(feats, axis=1).astype("float32")
@@ -466,7 +502,10 @@ class AmigosTask:
         load_fold_state(head, state)
         proba = head.predict({"fused_features": z[split.test]}, batch_size=256, verbose=0)[:, 0]
         fused = build_fused(recs["eeg"], recs["ecg"], head=head)
-        unchanged = all(np.array_equal(a, b) for m in recs for a, b in zip(before[m], recs[m].get_weights()))
+        # the fused model's frozen feature extractors against the fine-tuned recognizers as stored on disk
+        unchanged = all(len(a := fused.get_layer(f"{m}_features").get_weights()) ==
+                        len(b := recognizer_features(keras.models.load_model(paths[m])).get_weights())
+                        and all(np.array_equal(u, v) for u, v in zip(a, b)) for m in paths)
         saved = options.model_file(fold) if hasattr(options, "model_file") else None
         if saved:
             atomic_save_model(fused, saved)
