@@ -9,7 +9,8 @@ from experiments import registry
 from experiments.cv import LeakageError, Split
 from transformer_ssl.task import AmigosData, AmigosTask, parse_config, select_segments
 
-EXPERIMENTS = ("amigos_eeg", "amigos_fused", "amigos_pretrain", "amigos_baseline", "amigos_subjectwise")
+EXPERIMENTS = ("amigos_eeg", "amigos_fused", "amigos_pretrain", "amigos_baseline", "amigos_trialwise",
+               "amigos_subjectwise")
 
 
 class _Corpus:
@@ -28,11 +29,25 @@ def fake_data(n_subjects=4, per_subject=5, length=16):
                           ecg=np.broadcast_to(idx[:, None, None], (n, length, 1)).copy(),
                           subject=np.repeat([f"P{i + 1:02d}" for i in range(n_subjects)], per_subject),
                           fingerprint="fake")
+    seg.trial_key = np.array([f"{s}/{i // 2}" for i, s in enumerate(seg.subject)])  # 2-3 segments per trial
     corpus = _Corpus(np.full((3, length, 10), -1.0, dtype="float32"))
     return AmigosData(seg, np.arange(n), corpus, None, "/tmp/unused")
 
 
-@pytest.mark.parametrize("cv", ["segments", "subjects"])
+def test_trial_cv_keeps_every_trial_on_one_side_and_segment_cv_does_not():
+    from transformer_ssl.task import trial_overlap
+
+    task, data = AmigosTask(), fake_data(n_subjects=4, per_subject=6)
+    overlaps = {cv: [trial_overlap(data, task.split(data, {"k": 4}, cv, f)) for f in task.folds(None, {"k": 4})]
+                for cv in ("segments", "trials", "subjects")}
+    assert overlaps["trials"] == overlaps["subjects"] == [0.0] * 4
+    assert max(overlaps["segments"]) > 0
+    for fold in task.folds(None, {"k": 4}):
+        s = task.split(data, {"k": 4}, "trials", fold)
+        assert not set(data.trial_key[s.train]) & set(data.trial_key[s.test])
+
+
+@pytest.mark.parametrize("cv", ["segments", "trials", "subjects"])
 def test_no_test_segment_in_the_folds_pretraining_corpus(cv):
     task, data = AmigosTask(), fake_data()
     params = {"k": 4}

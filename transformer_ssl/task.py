@@ -56,7 +56,7 @@ from experiments.task import Prepared, RunOptions
 
 MODELS = ("eeg", "ecg", "fused")
 TARGETS = ("arousal", "valence")
-CVS = ("segments", "subjects")
+CVS = ("segments", "trials", "subjects")
 CLASS_NAMES = ["low", "high"]
 SYNTHETIC_SEED = 0
 
@@ -95,6 +95,13 @@ def check_corpora(amigos: str | os.PathLike | None) -> bool:
     raise UserError(f"EEG_CORPORA_ROOT: not set while AMIGOS is real ({amigos}); expected the folder of the EEG "
                     f"pre-training corpora (eegmmidb, WAY-EEG-GAL, Kaya 2018), or {SYNTHETIC_CORPORA_ENV}=1 to "
                     "pre-train on synthetic corpora beside the real AMIGOS")
+
+
+def trial_overlap(data, split: Split) -> float:
+    """Share of the test segments whose trial (participant, video) also has a segment in the training
+    part: 0 under ``cv="trials"`` and ``"subjects"``; high under the paper's segment CV."""
+    train_trials = set(data.trial_key[split.train].tolist())
+    return float(np.mean([k in train_trials for k in data.trial_key[split.test].tolist()]))
 
 
 def _row_digests(x: np.ndarray) -> set[bytes]:
@@ -149,6 +156,7 @@ class AmigosData:
         self.eeg = segments.eeg[keep]
         self.ecg = segments.ecg[keep]
         self.subject = segments.subject[keep]
+        self.trial_key = segments.trial_key[keep]
 
     def __len__(self) -> int:
         return int(self.keep.size)
@@ -227,20 +235,23 @@ class AmigosTask:
         """The fold's split over the kept segments (indices into ``data.eeg``), leakage-checked.
 
         ``cv="segments"``: ``KFold(k, shuffle, seed 0)`` over segments (the paper's protocol: segments
-        of one trial can fall on both sides). ``cv="subjects"``: ``GroupKFold`` over participants with
-        k = min(k, number of participants); a fold beyond that is an error.
+        of one trial can fall on both sides). ``cv="trials"``: k-fold with whole trials (participant,
+        video) as groups, so no trial is on both sides. ``cv="subjects"``: ``GroupKFold`` over
+        participants with k = min(k, number of participants); a fold beyond that is an error.
         """
         k = int(params.get("k", 10))
-        if cv == "subjects":
-            k = min(k, int(np.unique(data.subject).size))
-            splits = kfold_splits(len(data), k, seed=0, groups=data.subject)
+        if cv in ("subjects", "trials"):
+            groups = data.subject if cv == "subjects" else data.trial_key
+            k = min(k, int(np.unique(groups).size))
+            splits = kfold_splits(len(data), k, seed=0, groups=groups)
         else:
             splits = kfold_splits(len(data), k, seed=0)
         names = {s.name: s for s in splits}
         if fold not in names:
             raise ValueError(f"fold {fold!r}: the {cv} split has folds {sorted(names)}")
         s = names[fold]
-        return check_disjoint(Split(fold, s.train, s.test), data.subject if cv == "subjects" else None)
+        groups = {"subjects": data.subject, "trials": data.trial_key}.get(cv)
+        return check_disjoint(Split(fold, s.train, s.test), groups)
 
     @staticmethod
     def pretrain_indices(split: Split) -> np.ndarray:
@@ -421,7 +432,7 @@ class AmigosTask:
         out = run_reference(config, labels[split.train], labels[split.test], kind="classification", features=feats,
                             labels=[0, 1], seed=options.seed)
         out.update(class_names=CLASS_NAMES, target=target, cv=cv, threshold=lab["thresholds"][target],
-                   test_subjects=sorted(set(data.subject[split.test].tolist())),
+                   test_subjects=sorted(set(data.subject[split.test].tolist())), test_trial_overlap=trial_overlap(data, split),
                    train_positive_share=float(labels[split.train].mean()))
         return out
 
@@ -467,6 +478,7 @@ class AmigosTask:
             "class_names": CLASS_NAMES, "target": target, "cv": cv, "threshold": lab["thresholds"][target],
             "n_train": int(split.train.size), "n_test": int(split.test.size),
             "test_subjects": sorted(set(data.subject[split.test].tolist())),
+            "test_trial_overlap": trial_overlap(data, split),
             "train_positive_share": float(labels[split.train].mean()),
             "n_params": int(n_params), "fold_seconds": round(time.perf_counter() - t0, 1), **extra,
         }
