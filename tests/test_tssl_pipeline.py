@@ -68,7 +68,7 @@ def test_numpy_twin_of_one_participant(segments, root):
     part = read_participant(root / "Data_Preprocessed_P05.mat")
     cols = [part.trials[0].channels.index(c) for c in ("F7", "F3", "T7", "P7", "O1", "O2", "P8", "T8", "F4", "F8")]
     sos_eeg = signal.butter(8, [0.8, 50.0], btype="bandpass", fs=FS, output="sos")
-    sos_ecg = signal.butter(4, 60.0, btype="lowpass", fs=FS, output="sos")
+    sos_ecg = signal.butter(8, [0.8, 50.0], btype="bandpass", fs=FS, output="sos")  # the ECG default (s. 4.1.2)
     eeg, ecg = [], []
     for t in part.trials:
         if t.index == 7:
@@ -136,6 +136,8 @@ def test_cache_hit_and_keys(root, tmp_path, monkeypatch):
     (dict(threshold="mode"), r"threshold: expected one of \('mean', 'median'\)"),
     (dict(eeg_band=(0.8, 70.0)), r"eeg_band: .*< 64"),
     (dict(ecg_lowpass=64.0), r"ecg_lowpass: .*Nyquist"),
+    (dict(ecg_filter="notch"), r"ecg_filter: expected one of \('bandpass', 'lowpass'\)"),
+    (dict(ecg_band=(0.8, 64.0)), r"ecg_band: .*< 64"),
     (dict(fs=256.0), r"fs: AMIGOS's preprocessed signals are 128 Hz"),
     (dict(ecg_channel="ECG"), r"\['ECG'\] are not AMIGOS channels"),
     (dict(max_nan_fraction=2.0), r"max_nan_fraction: expected a fraction 0-1"),
@@ -244,3 +246,16 @@ def test_participant_without_usable_trial_is_skipped(root, tmp_path):
     s = load_amigos_segments(tmp_path, AmigosParams(), tmp_path / "cache")
     assert set(s.subject) == {"P05"}
     assert "P01: no usable segment in any trial; participant skipped" in s.report
+
+
+def test_ecg_band_pass_is_the_default_and_removes_baseline_wander():
+    """Section 4.1.2: [15] band-passed ECG at 0.8-50 Hz; the 60 Hz low-pass (the option) keeps the wander."""
+    assert (AmigosParams().ecg_filter, AmigosParams().ecg_band, AmigosParams().ecg_band_order) == \
+        ("bandpass", (0.8, 50.0), 8)
+    t = np.arange(60 * 128) / 128.0
+    wander, qrs_like = np.sin(2 * np.pi * 0.2 * t), np.sin(2 * np.pi * 10 * t)
+    band = pipeline.filter_ecg(wander + qrs_like, 128.0)
+    low = pipeline.filter_ecg(wander + qrs_like, 128.0, "lowpass")
+    mid = slice(10 * 128, 50 * 128)
+    assert np.abs(band[mid] - qrs_like[mid]).max() < 0.05      # wander gone, 10 Hz kept
+    assert np.abs(low[mid] - (wander + qrs_like)[mid]).max() < 0.05  # low-pass: both kept
