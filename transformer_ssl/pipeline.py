@@ -259,6 +259,14 @@ def preprocess_participant(part: amigos_reader.AmigosParticipant, params: Amigos
         base = int(round(p.baseline_s * p.fs))
         x = t.signals[used]
         ok = np.isfinite(x).all(axis=0)
+        flat = [amigos_reader.CHANNELS[r] for r, row in zip(used, x) if ok.any() and np.ptp(row[ok]) == 0]
+        if flat:
+            line = (f"{part.path}: participant {part.participant}, trial {t.index} (video {t.video_id}): channel(s) "
+                    f"{', '.join(flat)} flat (one constant value; expected a varying signal)")
+            if p.skip_policy == "error":
+                raise AmigosFormatError(line)
+            _skip(report, f"{line}; trial skipped")
+            continue
         k = 0
         for a, b in _finite_runs(ok):
             start = max(a, base)  # segments begin after the baseline
@@ -398,7 +406,14 @@ def load_amigos_segments(root, params: AmigosParams | None = None, cache_dir=Non
     paths = find_participants(root, participants)
     parts, keys, report, subjects = [], [], [], []
     for path in paths:
-        arrays, rep, key = _participant_arrays(path, params, cache_dir)
+        try:
+            arrays, rep, key = _participant_arrays(path, params, cache_dir)
+        except AmigosFormatError as err:  # a malformed file: skipped like a bad corpus file (strict: an error)
+            if params.skip_policy == "error":
+                raise
+            _skip(report, f"{path}: participant skipped: {err}")
+            keys.append(f"skipped {path.name}")
+            continue
         parts.append(arrays)
         keys.append(key)
         report.extend(rep)

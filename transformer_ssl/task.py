@@ -76,6 +76,8 @@ def _max_synthetic() -> int:
 
 MAX_SYNTHETIC_PER_CORPUS = _max_synthetic()
 SYNTHETIC_CORPORA_ENV = "SYNTHETIC_CORPORA"
+#: AMIGOS_STRICT=1: a malformed participant file or a flat channel is an error instead of a skip
+STRICT_ENV = "AMIGOS_STRICT"
 
 
 def check_corpora(amigos: str | os.PathLike | None) -> bool:
@@ -203,7 +205,10 @@ class AmigosTask:
                 raise ValueError(f"{root}: the profile asks for {n_part} participants, found {len(found)} "
                                  f"({', '.join(found)}); pass --allow-missing-subjects to use those present")
             participants = found[:n_part]
-        segments = load_amigos_segments(root, AmigosParams(), cache_dir, participants=participants, source=source)
+        strict = os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "yes", "true", "on")
+        segments = load_amigos_segments(root, AmigosParams(skip_policy="error" if strict else "skip"), cache_dir,
+                                        participants=participants, source=source)
+        skipped = [line for line in segments.report if "participant skipped" in line]
         keep = select_segments(segments, params.get("max_trials"), params.get("max_segments_per_trial"))
         if keep.size < 2:
             raise ValueError(f"{root}: only {keep.size} segment(s) after selection; need at least 2")
@@ -224,7 +229,9 @@ class AmigosTask:
         full_source = (f"{source}: {len(keep)} of {len(segments)} segments of {n_sub} participants; "
                        f"EEG pre-training corpus: {eeg_corpus.source} ({len(eeg_corpus)} segments)"
                        + (f"; ECG corpus: {ecg_root} ({len(ecg_corpus)} segments)" if ecg_corpus is not None else
-                          "; ECG pre-training corpus: AMIGOS training ECG only"))
+                          "; ECG pre-training corpus: AMIGOS training ECG only")
+                       + (f"; {len(skipped)} participant file(s) skipped ({'; '.join(skipped)}; {STRICT_ENV}=1 makes "
+                          "this an error)" if skipped else ""))
         return Prepared(fingerprint=fingerprint, source=full_source, data=data)
 
     def folds(self, prepared: Prepared, params: dict) -> list[str]:
