@@ -239,3 +239,12 @@ def test_cached_models_are_keyed_by_the_whole_code_backend_precision_and_version
     assert "experiments.training" in provenance.task_code_modules(task)   # the training loop is in the hash
     monkeypatch.setattr(provenance, "library_versions", lambda b: {"keras": "0.0", "backend_library": "x 0"})
     assert task.artefact_provenance() != base
+
+
+def test_constant_check_scores_the_best_constant_in_hindsight():
+    from transformer_ssl.task import constant_check
+
+    y = np.array([1, 1, 1, 0])
+    out = constant_check(y, np.ones(4, dtype=int))
+    assert out == {"n_classes_predicted": 1, "best_constant_f1_macro": pytest.approx(0.75 / 1.75)}  # acc / (1 + acc)
+    assert constant_check(y, y)["n_classes_predicted"] == 2

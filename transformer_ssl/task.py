@@ -99,6 +99,15 @@ def check_corpora(amigos: str | os.PathLike | None) -> bool:
                     "pre-train on synthetic corpora beside the real AMIGOS")
 
 
+def constant_check(y_true, y_pred) -> dict:
+    """What a fold's predictions are worth against a constant: the classes predicted and the macro F1 of
+    the best constant in hindsight on this test part (max over both classes; a one-class prediction
+    scores exactly that)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    best = max(M.f1_macro(y_true, np.full_like(y_true, c), labels=[0, 1]) for c in (0, 1))
+    return {"n_classes_predicted": int(np.unique(y_pred).size), "best_constant_f1_macro": float(best)}
+
+
 def trial_overlap(data, split: Split) -> float:
     """Share of the test segments whose trial (participant, video) also has a segment in the training
     part: 0 under ``cv="trials"`` and ``"subjects"``; high under the paper's segment CV."""
@@ -438,6 +447,7 @@ class AmigosTask:
 
         out = run_reference(config, labels[split.train], labels[split.test], kind="classification", features=feats,
                             labels=[0, 1], seed=options.seed)
+        out.update(constant_check(labels[split.test], np.asarray(out["y_pred"])))
         out.update(class_names=CLASS_NAMES, target=target, cv=cv, threshold=lab["thresholds"][target],
                    test_subjects=sorted(set(data.subject[split.test].tolist())), test_trial_overlap=trial_overlap(data, split),
                    train_positive_share=float(labels[split.train].mean()))
@@ -485,7 +495,7 @@ class AmigosTask:
             "class_names": CLASS_NAMES, "target": target, "cv": cv, "threshold": lab["thresholds"][target],
             "n_train": int(split.train.size), "n_test": int(split.test.size),
             "test_subjects": sorted(set(data.subject[split.test].tolist())),
-            "test_trial_overlap": trial_overlap(data, split),
+            "test_trial_overlap": trial_overlap(data, split), **constant_check(y_true, y_pred),
             "train_positive_share": float(labels[split.train].mean()),
             "n_params": int(n_params), "fold_seconds": round(time.perf_counter() - t0, 1), **extra,
         }
