@@ -31,6 +31,7 @@ of a fold is computed once and reused by every table and target; a fine-tuned re
 reused by the single-modality and the fused rows.
 
 Profile parameters (``ExperimentSpec.profiles[...].params``):
+    segment_s                          segment length in s (paper 10; the model is unchanged: any length)
     n_participants, trial_seconds      synthetic AMIGOS size (ignored for real data, except that
                                        n_participants keeps the first N participants found)
     max_trials, max_segments_per_trial keep the first N trials (by cell) per participant and the
@@ -39,6 +40,8 @@ Profile parameters (``ExperimentSpec.profiles[...].params``):
     corpus_seconds, corpus_per_corpus  synthetic EEG corpora size; corpus_max_segments: cap (None: all)
     pretrain_epochs, pretrain_warmup_epochs, pretrain_batch, pretrain_lr, pretrain_l2
     finetune_epochs, finetune_decay_epochs, finetune_batch, finetune_lr, finetune_l2
+    finetune_warmup_epochs             0 / absent (paper): StepDecay; > 0 (quick only): linear warm-up
+                                       to finetune_lr over that many epochs, then linear decay to 0
     fusion_epochs, fusion_decay_epochs, fusion_batch, fusion_lr, fusion_l2
 """
 from __future__ import annotations
@@ -215,7 +218,9 @@ class AmigosTask:
                                  f"({', '.join(found)}); pass --allow-missing-subjects to use those present")
             participants = found[:n_part]
         strict = os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "yes", "true", "on")
-        segments = load_amigos_segments(root, AmigosParams(skip_policy="error" if strict else "skip"), cache_dir,
+        seconds = float(params.get("segment_s", 10.0))
+        segments = load_amigos_segments(root, AmigosParams(segment_s=seconds, skip_policy="error" if strict else "skip"),
+                                        cache_dir,
                                         participants=participants, source=source)
         skipped = [line for line in segments.report if "participant skipped" in line]
         keep = select_segments(segments, params.get("max_trials"), params.get("max_segments_per_trial"))
@@ -226,10 +231,12 @@ class AmigosTask:
                                                    seed=SYNTHETIC_SEED)
         if synthetic_corpora:
             corpus_source += " (asked for: SYNTHETIC_CORPORA=1, beside real AMIGOS)"
-        eeg_corpus = load_pretrain_eeg(corpus_root, cache_dir, max_segments=params.get("corpus_max_segments"),
+        eeg_corpus = load_pretrain_eeg(corpus_root, cache_dir, segment_s=seconds,
+                                       max_segments=params.get("corpus_max_segments"),
                                        source=corpus_source)
         ecg_root = ecg_pretrain_root(None)
-        ecg_corpus = (load_pretrain_ecg(ecg_root, cache_dir, max_segments=params.get("corpus_max_segments"))
+        ecg_corpus = (load_pretrain_ecg(ecg_root, cache_dir, segment_s=seconds,
+                                        max_segments=params.get("corpus_max_segments"))
                       if ecg_root else None)
         data = AmigosData(segments, keep, eeg_corpus, ecg_corpus, cache_dir)
         fingerprint = stable_hash({"amigos": segments.fingerprint, "keep": keep, "eeg_corpus": eeg_corpus.fingerprint,
@@ -296,8 +303,10 @@ class AmigosTask:
         return {"code": task_code_hash(self), "backend": backend, "precision": "float32",
                 **library_versions(backend)}
 
-    def _modality_kwargs(self, modality: str) -> dict:
-        return dict(n_channels=10 if modality == "eeg" else 1, fs=128.0, input_seconds=10.0, modality=modality)
+    def _modality_kwargs(self, modality: str, data: AmigosData | None = None) -> dict:
+        """The builders' arguments; input_seconds = the data's segment length (10 s, the paper's)."""
+        seconds = float(data.segments.params.segment_s) if data is not None else 10.0
+        return dict(n_channels=10 if modality == "eeg" else 1, fs=128.0, input_seconds=seconds, modality=modality)
 
     def pretrain_corpus(self, data: AmigosData, split: Split, modality: str) -> tuple[np.ndarray, dict]:
         """(segments (M, 1280, C), description) of the fold's pre-training corpus for ``modality``."""
@@ -341,7 +350,7 @@ class AmigosTask:
              f"({desc['external_n']} external + {desc['amigos_n']} AMIGOS training), {p['pretrain_epochs']} epochs")
         keras.backend.clear_session()
         keras.utils.set_random_seed(_seed(seed, "pretrain", modality, cv, split.name))
-        model = build_pretrain_model(**self._modality_kwargs(modality))
+        model = build_pretrain_model(**self._modality_kwargs(modality, data))
         t0 = time.perf_counter()
         losses = pretrain(model, x, epochs=p["pretrain_epochs"], batch_size=p["pretrain_batch"],
                           peak_lr=p["pretrain_lr"], warmup_epochs=p["pretrain_warmup_epochs"], l2=p["pretrain_l2"],
@@ -360,7 +369,7 @@ class AmigosTask:
         from experiments.training import FoldTrainer, load_fold_state
         from transformer_ssl.models import build_recognizer
         from transformer_ssl.optimizers import CoupledL2Adam
-        from transformer_ssl.schedules import StepDecay
+        from transformer_ssl.schedules import StepDecay, WarmupLinearDecay
 
         p = {**PAPER_TRAINING, **params}
         pre_path, pre_info = (self.pretrained_encoder(data, split, modality, params, options.seed, cv)
@@ -382,11 +391,16 @@ class AmigosTask:
         encoder = None
         if pre_path is not None:
             encoder = keras.models.load_model(pre_path).get_layer(f"{modality}_encoder")
-        model = build_recognizer(**self._modality_kwargs(modality), encoder=encoder)
+        model = build_recognizer(**self._modality_kwargs(modality, data), encoder=encoder)
         batch = p["finetune_batch"]
         steps = -(-len(split.train) // batch)
-        make_opt = lambda: CoupledL2Adam(StepDecay(p["finetune_lr"], 0.65, max(1, p["finetune_decay_epochs"] * steps)),
-                                         l2=p["finetune_l2"])  # noqa: E731
+        warm = float(p.get("finetune_warmup_epochs") or 0)
+        if warm > 0:  # quick profiles only: linear warm-up to finetune_lr, then linear decay to 0
+            total = max(2, int(p["finetune_epochs"] * steps))
+            schedule = WarmupLinearDecay(p["finetune_lr"], min(max(1, int(round(warm * steps))), total - 1), total)
+        else:  # the paper's StepDecay(1e-4, 0.65, 45 epochs)
+            schedule = StepDecay(p["finetune_lr"], 0.65, max(1, p["finetune_decay_epochs"] * steps))
+        make_opt = lambda: CoupledL2Adam(schedule, l2=p["finetune_l2"])  # noqa: E731
         _say(f"{split.name}: fine-tuning the {modality.upper()} recognizer ({tag}) for {target} on "
              f"{len(split.train)} segments, {p['finetune_epochs']} epochs")
         t0 = time.perf_counter()
