@@ -149,3 +149,13 @@ def test_paper_cost_counts_from_shapes():
     cost = paper_cost()
     assert 10e18 < cost["total"] < 30e18 and 0.8 < cost["pretraining_share"] < 0.9
     assert paper_cost(shared_pretraining=True)["total"] < cost["total"] / 2
+
+
+def test_diagnose_spread_is_zero_for_an_input_independent_feature():
+    from transformer_ssl.diagnose import spread
+
+    rng = np.random.default_rng(0)
+    const = np.tile(rng.normal(size=(1, 8)), (5, 1))
+    assert spread(const) == pytest.approx(0.0, abs=1e-9)
+    varying = const + 0.1 * rng.normal(size=const.shape)
+    assert 0.01 < spread(varying) < 1.0
