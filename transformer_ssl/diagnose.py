@@ -14,7 +14,8 @@ threshold from the training trials only) and evaluated at each checkpoint step:
 ``spread``      where the input dependence is lost, per stage: across-segment standard deviation
                 of each feature divided by its root mean square, averaged over features, for the
                 CNN output (mean over time), the CLS token after Transformer layer 1 and 2, the
-                64-unit FCN hidden layer and the output logit
+                64-unit FCN hidden layer (and the share of its units that are 0 for every test
+                segment: dead ReLUs) and the output logit
 
 Optional MVP pre-training (``--pretrain-steps``) of the encoder on the training segments (the
 paper's masking, WarmupLinearDecay to 5e-4 over 10 % of the steps) before fine-tuning.
@@ -83,7 +84,8 @@ def stage_spread(model, modality: str, x: np.ndarray) -> dict:
     w, b = model.get_layer(f"{modality}_fcn_output").get_weights()
     logit = h @ w + b
     return {"cnn_mean": spread(cnn.mean(axis=1)), "cls_layer1": spread(t1[:, 0]), "cls_layer2": spread(t2[:, 0]),
-            "fcn_hidden": spread(h), "logit_std": float(logit.std())}
+            "fcn_hidden": spread(h), "fcn_dead_share": float(np.mean((h <= 0).all(axis=0))),
+            "logit_std": float(logit.std())}
 
 
 def pretrain_encoder(modality: str, x: np.ndarray, steps: int, batch: int, seed: int):
@@ -104,7 +106,6 @@ def pretrain_encoder(modality: str, x: np.ndarray, steps: int, batch: int, seed:
 
 def run_setting(x, y, train, test, modality, lr, warmup, steps, batch, seed, encoder=None) -> dict:
     import keras
-    from keras import ops
 
     from transformer_ssl.models import build_recognizer
     from transformer_ssl.optimizers import CoupledL2Adam
@@ -137,7 +138,6 @@ def run_setting(x, y, train, test, modality, lr, warmup, steps, batch, seed, enc
                 "spread": stage_spread(model, modality, x[test])})
             print(json.dumps({k: out[k] for k in ("lr", "warmup", "pretrained")} | out["checkpoints"][-1]),
                   flush=True)
-    del ops
     return out
 
 
