@@ -144,6 +144,14 @@ def figures() -> list[dict]:
     lat = latency()
     rows.append(_row("tssl-3", "single-segment inference latency p50, ms (predict_on_batch, .keras reload)",
                      lat["p50_ms"], "<=", 10000.0, f"p99 {lat['p99_ms']:.0f} ms; goal: real time for a 10-s segment"))
+    from transformer_ssl.cost import paper_cost
+
+    cost = paper_cost()
+    stages = ", ".join(f"{k} {v / 1e18:.1f}" for k, v in cost["stages"].items())
+    rows.append(_row("tssl-4", "estimated cost of make amigos PROFILE=paper, EFLOP (counted from shapes; "
+                     "python -m transformer_ssl.cost)", cost["total"] / 1e18, "<=", None,
+                     f"{stages} EFLOP; {cost['pretraining_share']:.0%} per-fold pre-training; "
+                     f"{cost['total'] / 100e12 / 3600:.0f} GPU-hours at a sustained 100 TFLOP/s"))
     return rows
 
 

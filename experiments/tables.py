@@ -249,6 +249,9 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
     spread = spec.spread
     if spread not in SPREADS:
         raise ValueError(f"experiment {spec.name!r}: spread {spread!r} (expected one of {sorted(SPREADS)})")
+    few = [int(n) for n in df["folds"] if 0 < int(n) < 3] if "folds" in df else []
+    if spread == "ci95" and few:  # a t interval from 1-2 folds (t with <= 1 dof) says nothing: show the std
+        spread = "std"
     label_cols = [c for c in spec.rows[0].label]
     header = label_cols + ["Folds"]
     for m in spec.metrics:
@@ -266,7 +269,10 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
            f"fold-parallel {_on_off(all_recs, 'fold_parallel')}, jit {_jit(all_recs)}",
            f"- Folds: n/{profile_folds or 'N'} = the row's stored folds of this provenance / the folds the profile "
            f"asks for ({_completeness(df, spec, profile_folds)})",
-           f"- Ours: {SPREADS[spread]}, and pooled (metric on all folds' test predictions together). "
+           f"- Ours: {SPREADS[spread]}"
+           + (f" (the experiment asks for a 95 % t interval; a row has only {min(few)} fold(s), too few for one)"
+              if few and spec.spread == "ci95" else "")
+           + ", and pooled (metric on all folds' test predictions together). "
            "Classification metrics in %."]
     n_left = sum(len(v) for v in (left_out or {}).values())
     if n_left:

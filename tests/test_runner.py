@@ -156,6 +156,17 @@ def test_ci95_spread_is_the_t_interval_half_width(tmp_path, monkeypatch):
     assert df.loc[0, "accuracy_std"] == pytest.approx(np.std(acc, ddof=1))
 
 
+def test_ci95_with_fewer_than_3_folds_shows_the_std_instead(tmp_path, monkeypatch):
+    spec = replace(toy_task.SPEC, spread="ci95")
+    monkeypatch.setattr(registry, "_all", lambda: {"toy": spec})
+    run(tmp_path, max_folds=2)
+    records = [json.loads(fold_path(tmp_path, "toy", "smoke", "low", f"S{i}").read_text()) for i in range(2)]
+    acc = [100 * r["metrics"]["accuracy"] for r in records]
+    md = (tmp_path / "toy.md").read_text()
+    assert "95 % CI" not in md and "Acc ours (mean ± std)" in md and "too few for one" in md
+    assert f"{np.mean(acc):.2f} ± {np.std(acc, ddof=1):.2f}" in md
+
+
 def test_table_shows_paper_beside_ours(tmp_path):
     run(tmp_path)
     md = (tmp_path / "toy.md").read_text()

@@ -196,3 +196,33 @@ def test_coupled_l2_adam_matches_numpy_and_differs_from_adamw():
         CoupledL2Adam(weight_decay=0.1)
     with pytest.raises(ValueError, match="l2"):
         CoupledL2Adam(l2=-1.0)
+
+
+def _torch_adam_documented(w, grads, lr, weight_decay, beta_1=0.9, beta_2=0.999, eps=1e-8):
+    """torch.optim.Adam(weight_decay=...) as its documentation writes the algorithm (maximize=False,
+    amsgrad=False), written out here without the package's twin:
+    g <- g + wd * theta; m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
+    m_hat = m / (1 - b1^t); v_hat = v / (1 - b2^t); theta <- theta - lr * m_hat / (sqrt(v_hat) + eps)."""
+    theta, m, v = np.array(w, dtype="float64"), 0.0, 0.0
+    for t, g in enumerate(grads, start=1):
+        g = np.asarray(g, "float64") + weight_decay * theta
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        theta = theta - lr(t - 1) * (m / (1 - beta_1 ** t)) / (np.sqrt(v / (1 - beta_2 ** t)) + eps)
+    return theta
+
+
+def test_coupled_l2_adam_matches_torch_adam_as_documented():
+    """The Keras optimizer against an independent reference (not the package's NumPy twin): PyTorch's
+    documented Adam with weight_decay. The two put epsilon at a different place (Keras adds it to
+    sqrt(v), PyTorch to sqrt(v_hat)); with |g| >> eps that changes nothing at this tolerance."""
+    w0 = np.array([[0.5, -1.0], [2.0, 0.1]], dtype="float32")
+    grads = [RNG.normal(size=w0.shape).astype("float32") for _ in range(8)]
+    lr = lambda t: step_decay_numpy(t, 0.05, 0.5, 3)  # noqa: E731
+    var = keras.Variable(w0)
+    opt = CoupledL2Adam(StepDecay(0.05, 0.5, 3), l2=0.1)
+    for g in grads:
+        opt.apply_gradients([(keras.ops.convert_to_tensor(g), var)])
+    torch_like = _torch_adam_documented(w0, grads, lr, 0.1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(var), torch_like, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(torch_like, _torch_adam_documented(w0, grads, lr, 0.0), atol=1e-4)  # l2 matters here

@@ -137,3 +137,25 @@ def test_fused_model_equals_head_on_precomputed_features():
 def test_bad_arguments(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_paper_cost_counts_from_shapes():
+    from transformer_ssl.cost import forward_flops, paper_cost
+
+    tiny = dict(kernels=(3,), filters=(4,), hidden=4, num_layers=1, ffn_dim=8)
+    t, tp = 10, 11
+    expected = 2 * t * 3 * 2 * 4 + (2 * tp * 4 * 16 + 4 * tp * tp * 4 + 4 * tp * 4 * 8)
+    assert forward_flops(2, samples=t, **tiny) == expected
+    cost = paper_cost()
+    assert 10e18 < cost["total"] < 30e18 and 0.8 < cost["pretraining_share"] < 0.9
+    assert paper_cost(shared_pretraining=True)["total"] < cost["total"] / 2
+
+
+def test_diagnose_spread_is_zero_for_an_input_independent_feature():
+    from transformer_ssl.diagnose import spread
+
+    rng = np.random.default_rng(0)
+    const = np.tile(rng.normal(size=(1, 8)), (5, 1))
+    assert spread(const) == pytest.approx(0.0, abs=1e-9)
+    varying = const + 0.1 * rng.normal(size=const.shape)
+    assert 0.01 < spread(varying) < 1.0

@@ -4,6 +4,7 @@ import pytest
 from scipy import signal
 
 from transformer_ssl import pipeline
+from transformer_ssl.data import amigos
 from transformer_ssl.data.amigos import AmigosFormatError, read_participant
 from transformer_ssl.data.synthetic_amigos import write_synthetic_amigos
 from transformer_ssl.data.synthetic_corpora import write_synthetic_corpora
@@ -68,7 +69,7 @@ def test_numpy_twin_of_one_participant(segments, root):
     part = read_participant(root / "Data_Preprocessed_P05.mat")
     cols = [part.trials[0].channels.index(c) for c in ("F7", "F3", "T7", "P7", "O1", "O2", "P8", "T8", "F4", "F8")]
     sos_eeg = signal.butter(8, [0.8, 50.0], btype="bandpass", fs=FS, output="sos")
-    sos_ecg = signal.butter(4, 60.0, btype="lowpass", fs=FS, output="sos")
+    sos_ecg = signal.butter(8, [0.8, 50.0], btype="bandpass", fs=FS, output="sos")  # the ECG default (s. 4.1.2)
     eeg, ecg = [], []
     for t in part.trials:
         if t.index == 7:
@@ -136,6 +137,8 @@ def test_cache_hit_and_keys(root, tmp_path, monkeypatch):
     (dict(threshold="mode"), r"threshold: expected one of \('mean', 'median'\)"),
     (dict(eeg_band=(0.8, 70.0)), r"eeg_band: .*< 64"),
     (dict(ecg_lowpass=64.0), r"ecg_lowpass: .*Nyquist"),
+    (dict(ecg_filter="notch"), r"ecg_filter: expected one of \('bandpass', 'lowpass'\)"),
+    (dict(ecg_band=(0.8, 64.0)), r"ecg_band: .*< 64"),
     (dict(fs=256.0), r"fs: AMIGOS's preprocessed signals are 128 Hz"),
     (dict(ecg_channel="ECG"), r"\['ECG'\] are not AMIGOS channels"),
     (dict(max_nan_fraction=2.0), r"max_nan_fraction: expected a fraction 0-1"),
@@ -244,3 +247,72 @@ def test_participant_without_usable_trial_is_skipped(root, tmp_path):
     s = load_amigos_segments(tmp_path, AmigosParams(), tmp_path / "cache")
     assert set(s.subject) == {"P05"}
     assert "P01: no usable segment in any trial; participant skipped" in s.report
+
+
+def test_ecg_band_pass_is_the_default_and_removes_baseline_wander():
+    """Section 4.1.2: [15] band-passed ECG at 0.8-50 Hz; the 60 Hz low-pass (the option) keeps the wander."""
+    assert (AmigosParams().ecg_filter, AmigosParams().ecg_band, AmigosParams().ecg_band_order) == \
+        ("bandpass", (0.8, 50.0), 8)
+    t = np.arange(60 * 128) / 128.0
+    wander, qrs_like = np.sin(2 * np.pi * 0.2 * t), np.sin(2 * np.pi * 10 * t)
+    band = pipeline.filter_ecg(wander + qrs_like, 128.0)
+    low = pipeline.filter_ecg(wander + qrs_like, 128.0, "lowpass")
+    mid = slice(10 * 128, 50 * 128)
+    assert np.abs(band[mid] - qrs_like[mid]).max() < 0.05      # wander gone, 10 Hz kept
+    assert np.abs(low[mid] - (wander + qrs_like)[mid]).max() < 0.05  # low-pass: both kept
+
+
+# ---------------------------------------------------------------- bad input: skipped with its reason, or strict
+def _amigos_file(folder, pid, n=640 + 4 * 256 + 64, mutate=None):
+    from tests.test_tssl_data import _tiny_vars, _write
+
+    v = _tiny_vars(n=n)
+    if mutate:
+        mutate(v)
+    return _write(folder, v, name=f"Data_Preprocessed_P{pid:02d}.mat")
+
+
+def _mat73(path):
+    """A MAT v7.3 (HDF5) header: scipy refuses it (AMIGOS files are MAT v5)."""
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
+    path.write_bytes(header.ljust(116, b" ") + b"\0" * 8 + b"\x00\x02" + b"IM" + b"\0" * 512)
+    return path
+
+
+def test_a_malformed_participant_file_is_skipped_with_its_reason(tmp_path):
+    _amigos_file(tmp_path, 1)
+    bad = _mat73(tmp_path / "Data_Preprocessed_P02.mat")
+    params = AmigosParams(segment_s=2.0)
+    seg = load_amigos_segments(tmp_path, params)
+    assert set(seg.subject) == {"P01"}
+    assert any(str(bad) in line and "participant skipped" in line and "MAT v7.3" in line for line in seg.report)
+    with pytest.raises(AmigosFormatError, match=r"Data_Preprocessed_P02.mat: MAT v7.3"):
+        load_amigos_segments(tmp_path, AmigosParams(segment_s=2.0, skip_policy="error"))  # strict
+
+
+def test_a_flat_channel_names_file_participant_trial_and_channel(tmp_path):
+    def flatten(v):
+        v["joined_data"][0, 4][:, amigos.CHANNELS.index("T7")] = 3.0
+
+    path = _amigos_file(tmp_path, 1, mutate=flatten)
+    seg = load_amigos_segments(tmp_path, AmigosParams(segment_s=2.0))
+    line = next(line for line in seg.report if "flat" in line)
+    assert str(path) in line and "participant P01, trial 4" in line and "channel(s) T7 flat" in line
+    assert 4 not in set(seg.trial.tolist()) and {0, 5} <= set(seg.trial.tolist())
+    with pytest.raises(AmigosFormatError, match=r"P01.mat: participant P01, trial 4 .*T7 flat"):
+        load_amigos_segments(tmp_path, AmigosParams(segment_s=2.0, skip_policy="error"))
+
+
+def test_a_nan_gap_keeps_the_segments_on_both_sides(tmp_path):
+    gap = slice(640 + 2 * 256 + 10, 640 + 2 * 256 + 40)  # 30 NaN samples after two whole 2-s segments
+
+    def hole(v):
+        v["joined_data"][0, 0][gap, :] = np.nan
+
+    _amigos_file(tmp_path, 1, mutate=hole)
+    seg = load_amigos_segments(tmp_path, AmigosParams(segment_s=2.0))
+    mine = seg.trial == 0
+    other = seg.trial == 1
+    assert mine.sum() == 2 + 2 and other.sum() == 4          # 2 segments before the gap, 2 after it
+    assert np.isfinite(seg.eeg[mine]).all() and np.isfinite(seg.ecg[mine]).all()
+    assert any("30 NaN/inf sample(s)" in line for line in seg.report)

@@ -9,7 +9,8 @@ from experiments import registry
 from experiments.cv import LeakageError, Split
 from transformer_ssl.task import AmigosData, AmigosTask, parse_config, select_segments
 
-EXPERIMENTS = ("amigos_eeg", "amigos_fused", "amigos_pretrain", "amigos_baseline", "amigos_subjectwise")
+EXPERIMENTS = ("amigos_eeg", "amigos_fused", "amigos_pretrain", "amigos_baseline", "amigos_trialwise",
+               "amigos_subjectwise")
 
 
 class _Corpus:
@@ -28,11 +29,25 @@ def fake_data(n_subjects=4, per_subject=5, length=16):
                           ecg=np.broadcast_to(idx[:, None, None], (n, length, 1)).copy(),
                           subject=np.repeat([f"P{i + 1:02d}" for i in range(n_subjects)], per_subject),
                           fingerprint="fake")
+    seg.trial_key = np.array([f"{s}/{i // 2}" for i, s in enumerate(seg.subject)])  # 2-3 segments per trial
     corpus = _Corpus(np.full((3, length, 10), -1.0, dtype="float32"))
     return AmigosData(seg, np.arange(n), corpus, None, "/tmp/unused")
 
 
-@pytest.mark.parametrize("cv", ["segments", "subjects"])
+def test_trial_cv_keeps_every_trial_on_one_side_and_segment_cv_does_not():
+    from transformer_ssl.task import trial_overlap
+
+    task, data = AmigosTask(), fake_data(n_subjects=4, per_subject=6)
+    overlaps = {cv: [trial_overlap(data, task.split(data, {"k": 4}, cv, f)) for f in task.folds(None, {"k": 4})]
+                for cv in ("segments", "trials", "subjects")}
+    assert overlaps["trials"] == overlaps["subjects"] == [0.0] * 4
+    assert max(overlaps["segments"]) > 0
+    for fold in task.folds(None, {"k": 4}):
+        s = task.split(data, {"k": 4}, "trials", fold)
+        assert not set(data.trial_key[s.train]) & set(data.trial_key[s.test])
+
+
+@pytest.mark.parametrize("cv", ["segments", "trials", "subjects"])
 def test_no_test_segment_in_the_folds_pretraining_corpus(cv):
     task, data = AmigosTask(), fake_data()
     params = {"k": 4}
@@ -48,6 +63,17 @@ def test_no_test_segment_in_the_folds_pretraining_corpus(cv):
             assert not set(data.subject[split.train]) & set(data.subject[split.test])
     with pytest.raises(LeakageError, match="pre-training corpus"):
         AmigosTask.pretrain_indices(Split("bad", np.array([0, 1, 2]), np.array([2, 3])))
+
+
+def test_pretraining_corpus_is_checked_on_its_content(monkeypatch):
+    """A bug in the index bookkeeping (here: the test part returned as training indices) is caught
+    by the check on the arrays themselves, which split() and pretrain_indices() cannot see."""
+    task, data = AmigosTask(), fake_data()
+    split = task.split(data, {"k": 4}, "segments", "fold0")
+    monkeypatch.setattr(AmigosTask, "pretrain_indices", staticmethod(lambda s: np.concatenate([s.train, s.test[:1]])))
+    for modality in ("eeg", "ecg"):
+        with pytest.raises(LeakageError, match=f"fold0 {modality.upper()} pre-training corpus: 1 test segment"):
+            task.pretrain_corpus(data, split, modality)
 
 
 def test_eeg_corpus_includes_the_external_segments():
@@ -85,18 +111,28 @@ def test_tables_are_registered_with_the_papers_numbers():
     for name in EXPERIMENTS:
         spec = registry.get(name)
         assert spec.spread == "ci95" and set(spec.profiles) == {"smoke", "quick", "paper"}
+        refs = [r for r in spec.runnable_rows if "reference" in r.config]
+        assert {r.config["reference"] for r in refs} == {"floor", "classical"}
+        assert {r.config["target"] for r in refs} == {"arousal", "valence"}
         for row in spec.runnable_rows:
-            parse_config(row.config)
+            if "reference" not in row.config:
+                parse_config(row.config)
     t1 = registry.get("amigos_eeg")
     assert t1.row("eeg-scratch-valence").paper == {"accuracy": 70, "f1_macro": 70}
     assert t1.row("eeg-pt-arousal").paper == {"accuracy": 81, "f1_macro": 80}
     t2 = registry.get("amigos_fused")
-    assert [r.name for r in t2.rows] == ["ecg-pt-arousal", "ecg-pt-valence", "eeg-pt-arousal", "eeg-pt-valence",
+    assert [r.name for r in t2.rows] == ["floor-arousal", "classical-arousal", "floor-valence", "classical-valence",
+                                         "ecg-pt-arousal", "ecg-pt-valence", "eeg-pt-arousal", "eeg-pt-valence",
                                          "fused-pt-arousal", "fused-pt-valence"]
     t4 = registry.get("amigos_baseline")
     assert sum(r.config is None for r in t4.rows) == 4 and t4.metrics == ("f1_macro",)
     assert all(r.config["cv"] == "subjects" for r in registry.get("amigos_subjectwise").runnable_rows)
+    assert {r.name for r in registry.get("amigos_subjectwise").rows} >= {"floor-arousal-subjects",
+                                                                          "classical-valence-subjects"}
     assert registry.get("amigos_fused").profile("paper").params["pretrain_epochs"] == 500
+    from transformer_ssl.task import MAX_SYNTHETIC_PER_CORPUS
+    for profile in t2.profiles.values():  # the synthetic corpora writer accepts every profile's size
+        assert 1 <= profile.params["corpus_per_corpus"] <= MAX_SYNTHETIC_PER_CORPUS
 
 
 def test_smoke_run_end_to_end_reuses_cached_models(tmp_path):
@@ -105,10 +141,24 @@ def test_smoke_run_end_to_end_reuses_cached_models(tmp_path):
     from experiments.runner import run_experiment
 
     common = dict(profile="smoke", results=tmp_path / "results", cache_dir=tmp_path / "cache", log=lambda m: None)
-    run_experiment("amigos_fused", rows=["fused-pt-arousal"], render=False, **common)
+    import keras
+
+    from experiments.task import RunOptions
+    from transformer_ssl.models import recognizer_features
+
+    run_experiment("amigos_fused", rows=["fused-pt-arousal"], render=False, options=RunOptions(save_models=True),
+                   **common)
     rec = json.loads((tmp_path / "results/runs/amigos/smoke/fused-pt-arousal/fold0.json").read_text())
     assert set(rec["metrics"]) == {"accuracy", "f1_macro"} and rec["n_test"] == len(rec["y_true"]) > 0
     assert rec["unimodal_weights_unchanged"] is True
+    # independently: the saved fused model holds the cached fine-tuned recognizers' weights, bit for bit
+    fused = keras.models.load_model(tmp_path / "results/runs/amigos/smoke/fused-pt-arousal/fold0.keras")
+    for m in ("eeg", "ecg"):
+        (path,) = (tmp_path / "cache/transformer_ssl/recognizers").glob(f"{m}-*.keras")
+        stored = recognizer_features(keras.models.load_model(path)).get_weights()
+        got = fused.get_layer(f"{m}_features").get_weights()
+        assert len(got) == len(stored) > 0 and all(np.array_equal(a, b) for a, b in zip(got, stored))
+        assert not fused.get_layer(f"{m}_features").trainable
     assert rec["n_trainable"] == 128 * 64 + 64 + 64 * 32 + 32 + 32 + 1
     for m in ("eeg", "ecg"):
         assert rec["recognizers"][m]["pretrain_cached"] is False and rec["recognizers"][m]["pretrained"]
@@ -135,3 +185,66 @@ def test_search_split_stays_inside_the_folds_training_part(cv):
         if cv == "subjects":
             assert not set(data.subject[train]) & set(data.subject[val])
     assert set(RecognizerHyperModel("eeg").space()) == {"learning_rate", "fcn_hidden", "fcn_dropout", "l2"}
+
+
+def test_reference_rows_run_on_the_learned_rows_folds(tmp_path):
+    from experiments.runner import run_experiment
+
+    common = dict(profile="smoke", results=tmp_path / "results", cache_dir=tmp_path / "cache", log=lambda m: None)
+    run_experiment("amigos_fused", rows=["floor-arousal", "classical-arousal"], render=False, **common)
+    runs = tmp_path / "results/runs/amigos/smoke"
+    floor = json.loads((runs / "floor-arousal/fold0.json").read_text())
+    classical = json.loads((runs / "classical-arousal/fold0.json").read_text())
+    assert floor["y_true"] == classical["y_true"] and len(set(floor["y_pred"])) == 1
+    assert classical["reference"]["n_features"] == 5 + 5 * 10
+    assert floor["reference"]["constant"] == int(floor["train_positive_share"] > 0.5)
+
+
+def test_real_amigos_without_eeg_corpora_is_one_error_and_stores_nothing(tmp_path, monkeypatch, capsys):
+    from experiments.cli import entry
+    from transformer_ssl.data.synthetic_amigos import ensure_synthetic_amigos
+    from transformer_ssl.task import check_corpora
+
+    real_layout = ensure_synthetic_amigos(tmp_path / "w", n_participants=2, trial_seconds=15.0)  # the real file format
+    monkeypatch.delenv("EEG_CORPORA_ROOT", raising=False)
+    monkeypatch.delenv("SYNTHETIC_CORPORA", raising=False)
+    monkeypatch.setenv("PHYSIO_FUSION_CACHE", str(tmp_path / "cache"))
+    results = tmp_path / "results"
+    status = entry(["run", "amigos_fused", "--profile", "smoke", "--results", str(results), "--data-root",
+                    str(real_layout), "--allow-missing-subjects"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert status == 2 and len(err) == 1 and "EEG_CORPORA_ROOT" in err[0] and err[0].startswith("error: ")
+    assert not [p for p in results.rglob("*") if p.is_file()] if results.exists() else True
+    monkeypatch.setenv("SYNTHETIC_CORPORA", "1")                 # asked for: allowed, and said
+    assert check_corpora(real_layout) is True
+    monkeypatch.setenv("EEG_CORPORA_ROOT", str(tmp_path))         # real corpora: no question
+    assert check_corpora(real_layout) is False and check_corpora(None) is False
+
+
+def test_mixed_precision_is_refused_not_claimed():
+    from experiments.errors import UserError
+    from experiments.task import RunOptions
+
+    with pytest.raises(UserError, match="--mixed-precision: transformer_ssl trains .* float32 only"):
+        AmigosTask().run_fold({"model": "eeg", "target": "arousal"}, "fold0", None, {}, RunOptions(mixed_precision=True))
+
+
+def test_cached_models_are_keyed_by_the_whole_code_backend_precision_and_versions(monkeypatch):
+    from experiments import provenance
+
+    task = AmigosTask()
+    base = task.artefact_provenance()
+    assert base["code"] == provenance.task_code_hash(task) and base["precision"] == "float32"
+    assert {"backend", "keras", "backend_library"} <= set(base)
+    assert "experiments.training" in provenance.task_code_modules(task)   # the training loop is in the hash
+    monkeypatch.setattr(provenance, "library_versions", lambda b: {"keras": "0.0", "backend_library": "x 0"})
+    assert task.artefact_provenance() != base
+
+
+def test_constant_check_scores_the_best_constant_in_hindsight():
+    from transformer_ssl.task import constant_check
+
+    y = np.array([1, 1, 1, 0])
+    out = constant_check(y, np.ones(4, dtype=int))
+    assert out == {"n_classes_predicted": 1, "best_constant_f1_macro": pytest.approx(0.75 / 1.75)}  # acc / (1 + acc)
+    assert constant_check(y, y)["n_classes_predicted"] == 2

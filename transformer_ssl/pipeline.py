@@ -12,8 +12,9 @@ AMIGOS (:func:`load_amigos_segments`), per participant, on the authors' preproce
 3. EEG: the paper's 10 channels F7 F3 T7 P7 O1 O2 P8 T8 F4 F8, zero-phase Butterworth band-pass
    0.8-50 Hz of order 8 (section 4.1.2; ``eeg_band=(4.0, 45.0)`` gives section 4.1's setting,
    which AMIGOS's preprocessed EEG already has). ECG: the left-arm lead (section 4.1), zero-phase
-   Butterworth low-pass 60 Hz (section 4.1; close to the 64 Hz Nyquist frequency, so it removes
-   little) of order 4 (assumption: the order is in the earlier ECG paper [15], which we lack).
+   Butterworth band-pass 0.8-50 Hz of order 8 (default: section 4.1.2 says the ECG paper [15]
+   filtered so); ``ecg_filter="lowpass"`` gives section 4.1's 60 Hz low-pass of order 4 (close to
+   the 64 Hz Nyquist frequency, so it removes little; the order is an assumption).
    Each finite run of a trial is filtered on its own (a NaN never spreads through a filter), whole:
    with the baseline before it and the remainder after it, so the filter's edge transients (up to
    twice the EEG's standard deviation in the first and last second at 0.8 Hz, order 8) fall into
@@ -39,7 +40,7 @@ undocumented rate, NaN samples ...) is skipped: logged at WARNING and listed in 
 ECG corpora (:func:`load_pretrain_ecg`, for the ECG model of the earlier paper [15]): WESAD chest
 ECG and EDF/BDF ECG channels below ``$ECG_CORPORA_ROOT`` (none by default: then AMIGOS's own
 left-arm ECG of each fold's training part is the whole ECG pretraining corpus), resampled to
-128 Hz, low-passed like AMIGOS's ECG, z-scored per recording, 10-s segments.
+128 Hz, filtered like AMIGOS's ECG (0.8-50 Hz band-pass by default), z-scored per recording, 10-s segments.
 
 Caches: ``<cache_dir>/amigos-segments/P<NN>-<key>.npz``, ``<cache_dir>/eeg-corpus-segments/
 <name>-<key>.npz`` and ``<cache_dir>/ecg-corpus-segments/<name>-<key>.npz``, ``key`` = hash of the
@@ -75,6 +76,18 @@ PIPELINE_VERSION = code_hash(("transformer_ssl.pipeline", "transformer_ssl.data.
 THRESHOLDS = ("mean", "median")
 SCOPES = ("global", "participant")
 SKIP_POLICIES = ("skip", "error")
+ECG_FILTERS = ("bandpass", "lowpass")
+
+
+def filter_ecg(x: np.ndarray, fs: float, how: str = "bandpass", band=(0.8, 50.0), band_order: int = 8,
+               lowpass: float = 60.0, lowpass_order: int = 4) -> np.ndarray:
+    """Zero-phase ECG filter along the last axis: the 0.8-50 Hz band-pass of order 8 (default) or the
+    60 Hz low-pass of order 4 (``how="lowpass"``)."""
+    if how == "bandpass":
+        return butter_bandpass(x, band[0], band[1], fs, order=band_order, axis=-1)
+    if how == "lowpass":
+        return butter_lowpass(x, lowpass, fs, order=lowpass_order, axis=-1)
+    raise ValueError(f"ECG filter: expected one of {ECG_FILTERS}, got {how!r}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,11 @@ class AmigosParams:
     segment_s        segment length in s (10 s -> 1280 samples)
     eeg_band         EEG band-pass edges in Hz: (0.8, 50.0) section 4.1.2 | (4.0, 45.0) section 4.1
     eeg_order        Butterworth order of the EEG band-pass (8, section 4.1.2)
-    ecg_lowpass      ECG low-pass cut-off in Hz (60, section 4.1)
+    ecg_filter       "bandpass" (default: zero-phase Butterworth ``ecg_band`` of order ``ecg_band_order``,
+                     0.8-50 Hz order 8, what section 4.1.2 says the ECG paper [15] did) | "lowpass"
+                     (section 4.1's 60 Hz low-pass of order ``ecg_order``, which removes little at 128 Hz)
+    ecg_band         ECG band-pass edges in Hz ((0.8, 50.0)); ecg_band_order its order (8)
+    ecg_lowpass      ECG low-pass cut-off in Hz (60, section 4.1), for ``ecg_filter="lowpass"``
     ecg_order        Butterworth order of the ECG low-pass (4: assumption)
     baseline_s       seconds dropped at each trial's start (5: the pre-video baseline)
     threshold        "mean" (the paper's "average value") | "median"
@@ -101,6 +118,9 @@ class AmigosParams:
     segment_s: float = 10.0
     eeg_band: tuple = (0.8, 50.0)
     eeg_order: int = 8
+    ecg_filter: str = "bandpass"
+    ecg_band: tuple = (0.8, 50.0)
+    ecg_band_order: int = 8
     ecg_lowpass: float = 60.0
     ecg_order: int = 4
     baseline_s: float = 5.0
@@ -113,6 +133,12 @@ class AmigosParams:
 
     def __post_init__(self):
         object.__setattr__(self, "eeg_band", tuple(float(b) for b in self.eeg_band))
+        object.__setattr__(self, "ecg_band", tuple(float(b) for b in self.ecg_band))
+        if self.ecg_filter not in ECG_FILTERS:
+            raise ValueError(f"ecg_filter: expected one of {ECG_FILTERS}, got {self.ecg_filter!r}")
+        if len(self.ecg_band) != 2 or not 0 < self.ecg_band[0] < self.ecg_band[1] < self.fs / 2:
+            raise ValueError(f"ecg_band: expected (low, high) Hz with 0 < low < high < {self.fs / 2:g}, "
+                             f"got {self.ecg_band}")
         object.__setattr__(self, "eeg_channels", tuple(self.eeg_channels))
         if self.fs != amigos_reader.FS:
             raise ValueError(f"fs: AMIGOS's preprocessed signals are {amigos_reader.FS:g} Hz, got {self.fs!r}")
@@ -234,6 +260,14 @@ def preprocess_participant(part: amigos_reader.AmigosParticipant, params: Amigos
         base = int(round(p.baseline_s * p.fs))
         x = t.signals[used]
         ok = np.isfinite(x).all(axis=0)
+        flat = [amigos_reader.CHANNELS[r] for r, row in zip(used, x) if ok.any() and np.ptp(row[ok]) == 0]
+        if flat:
+            line = (f"{part.path}: participant {part.participant}, trial {t.index} (video {t.video_id}): channel(s) "
+                    f"{', '.join(flat)} flat (one constant value; expected a varying signal)")
+            if p.skip_policy == "error":
+                raise AmigosFormatError(line)
+            _skip(report, f"{line}; trial skipped")
+            continue
         k = 0
         for a, b in _finite_runs(ok):
             start = max(a, base)  # segments begin after the baseline
@@ -244,7 +278,7 @@ def preprocess_participant(part: amigos_reader.AmigosParticipant, params: Amigos
             # filter's edge transients then fall into samples that no segment uses.
             run = x[:, a:b]
             eeg = butter_bandpass(run[:-1], p.eeg_band[0], p.eeg_band[1], p.fs, order=p.eeg_order, axis=-1)
-            ecg = butter_lowpass(run[-1:], p.ecg_lowpass, p.fs, order=p.ecg_order, axis=-1)
+            ecg = filter_ecg(run[-1:], p.fs, p.ecg_filter, p.ecg_band, p.ecg_band_order, p.ecg_lowpass, p.ecg_order)
             both = np.concatenate([eeg, ecg])[:, start - a:start - a + n_seg * seg]
             both = both.reshape(len(used), n_seg, seg).transpose(1, 2, 0)
             out["eeg"].append(both[..., :-1])
@@ -373,7 +407,14 @@ def load_amigos_segments(root, params: AmigosParams | None = None, cache_dir=Non
     paths = find_participants(root, participants)
     parts, keys, report, subjects = [], [], [], []
     for path in paths:
-        arrays, rep, key = _participant_arrays(path, params, cache_dir)
+        try:
+            arrays, rep, key = _participant_arrays(path, params, cache_dir)
+        except AmigosFormatError as err:  # a malformed file: skipped like a bad corpus file (strict: an error)
+            if params.skip_policy == "error":
+                raise
+            _skip(report, f"{path}: participant skipped: {err}")
+            keys.append(f"skipped {path.name}")
+            continue
         parts.append(arrays)
         keys.append(key)
         report.extend(rep)
@@ -596,7 +637,8 @@ def _ecg_segments(params: dict):
         if n_seg == 0:
             log.info("%s", line)
             return np.zeros((0, seg, 1), dtype=np.float32), rec.corpus, line
-        x = butter_lowpass(rec.data, params["lowpass"], rec.fs, order=params["order"])[: n_seg * seg]
+        x = filter_ecg(rec.data, rec.fs, params["filter"], params["band"], params["band_order"], params["lowpass"],
+                       params["order"])[: n_seg * seg]
         return ZScore(axis=-1).fit_transform(x).reshape(n_seg, seg, 1).astype(np.float32), rec.corpus, line
 
     return make
@@ -604,10 +646,12 @@ def _ecg_segments(params: dict):
 
 def load_pretrain_ecg(corpus_root, cache_dir=None, fs: float = 128.0, segment_s: float = 10.0,
                       lowpass: float = 60.0, order: int = 4, max_segments: int | None = None,
-                      source: str | None = None) -> EcgCorpus:
+                      source: str | None = None, filter: str = "bandpass", band=(0.8, 50.0),
+                      band_order: int = 8) -> EcgCorpus:
     """10-s ECG segments of every WESAD pickle and EDF/BDF ECG channel below ``corpus_root``
-    (:func:`transformer_ssl.data.corpora.find_ecg_recordings`), resampled to ``fs``, low-passed like
-    AMIGOS's ECG (``lowpass`` Hz, Butterworth ``order``), z-scored per recording. ``max_segments`` and
+    (:func:`transformer_ssl.data.corpora.find_ecg_recordings`), resampled to ``fs``, filtered like
+    AMIGOS's ECG (:func:`filter_ecg`: ``filter``, ``band``/``band_order`` or ``lowpass``/``order``),
+    z-scored per recording. ``max_segments`` and
     the skipping of files that fail their reader's checks as :func:`load_pretrain_eeg`. AMIGOS's own
     ECG is not included: take ``segments.ecg[train_idx]``."""
     from transformer_ssl.data.corpora import find_ecg_recordings
@@ -615,7 +659,8 @@ def load_pretrain_ecg(corpus_root, cache_dir=None, fs: float = 128.0, segment_s:
     _check_max_segments(max_segments)
     if not 0 < lowpass < fs / 2:
         raise ValueError(f"lowpass: expected a cut-off below the Nyquist frequency {fs / 2:g} Hz, got {lowpass!r}")
-    params = {"fs": float(fs), "segment_s": float(segment_s), "lowpass": float(lowpass), "order": int(order)}
+    params = {"fs": float(fs), "segment_s": float(segment_s), "lowpass": float(lowpass), "order": int(order),
+              "filter": filter, "band": [float(b) for b in band], "band_order": int(band_order)}
     root = Path(corpus_root)
     ecg, recording, corpus, report, fingerprint = _gather(root, find_ecg_recordings(root), params, cache_dir,
                                                           "ecg-corpus-segments", _ecg_segments(params),

@@ -24,11 +24,14 @@ Per fold (``fold0`` .. ``fold{k-1}``; ``cv="segments"``: the paper's 10-fold CV 
 
 Artefacts are cached in ``<cache_dir>/transformer_ssl/`` as ``.keras`` files keyed by everything
 they depend on (corpus and data fingerprints, the fold's training indices, the label thresholds,
-the training parameters, the seed and a hash of this package's model code): a pre-trained encoder
+the training parameters, the seed, and :meth:`AmigosTask.artefact_provenance`: the task's whole
+code hash (``experiments``' training code included), the backend, the precision and the library
+versions): a pre-trained encoder
 of a fold is computed once and reused by every table and target; a fine-tuned recognizer once and
 reused by the single-modality and the fused rows.
 
 Profile parameters (``ExperimentSpec.profiles[...].params``):
+    segment_s                          segment length in s (paper 10; the model is unchanged: any length)
     n_participants, trial_seconds      synthetic AMIGOS size (ignored for real data, except that
                                        n_participants keeps the first N participants found)
     max_trials, max_segments_per_trial keep the first N trials (by cell) per participant and the
@@ -37,6 +40,8 @@ Profile parameters (``ExperimentSpec.profiles[...].params``):
     corpus_seconds, corpus_per_corpus  synthetic EEG corpora size; corpus_max_segments: cap (None: all)
     pretrain_epochs, pretrain_warmup_epochs, pretrain_batch, pretrain_lr, pretrain_l2
     finetune_epochs, finetune_decay_epochs, finetune_batch, finetune_lr, finetune_l2
+    finetune_warmup_epochs             0 / absent (paper): StepDecay; > 0 (quick only): linear warm-up
+                                       to finetune_lr over that many epochs, then linear decay to 0
     fusion_epochs, fusion_decay_epochs, fusion_batch, fusion_lr, fusion_l2
 """
 from __future__ import annotations
@@ -50,22 +55,84 @@ import numpy as np
 from experiments import metrics as M
 from experiments.cv import LeakageError, Split, check_disjoint, kfold_splits
 from experiments.errors import UserInputError
-from experiments.store import atomic_save_model, atomic_write_json, file_digest, stable_hash
+from experiments.store import atomic_save_model, atomic_write_json, stable_hash
 from experiments.task import Prepared, RunOptions
 
 MODELS = ("eeg", "ecg", "fused")
 TARGETS = ("arousal", "valence")
-CVS = ("segments", "subjects")
+CVS = ("segments", "trials", "subjects")
 CLASS_NAMES = ["low", "high"]
 SYNTHETIC_SEED = 0
-_CODE = ("layers.py", "models.py", "pretrain.py", "optimizers.py", "schedules.py", "task.py")
-CODE_HASH = stable_hash({f: file_digest(Path(__file__).resolve().parent / f) for f in _CODE}, 12)
 
 #: The paper's training settings (sections 4.3-4.4); batch sizes are not given (assumption: 32).
 PAPER_TRAINING = dict(pretrain_epochs=500, pretrain_warmup_epochs=30, pretrain_batch=32, pretrain_lr=5e-4,
                       pretrain_l2=5e-3, finetune_epochs=100, finetune_decay_epochs=45, finetune_batch=32,
                       finetune_lr=1e-4, finetune_l2=1e-5, fusion_epochs=52, fusion_decay_epochs=20,
                       fusion_batch=32, fusion_lr=1e-5, fusion_l2=1e-5)
+
+
+#: the synthetic corpora writer's limit (one file name per recording of each corpus)
+def _max_synthetic() -> int:
+    from transformer_ssl.data.synthetic_corpora import KAYA_FILES
+
+    return len(KAYA_FILES)
+
+
+MAX_SYNTHETIC_PER_CORPUS = _max_synthetic()
+SYNTHETIC_CORPORA_ENV = "SYNTHETIC_CORPORA"
+#: AMIGOS_STRICT=1: a malformed participant file or a flat channel is an error instead of a skip
+STRICT_ENV = "AMIGOS_STRICT"
+
+
+def check_corpora(amigos: str | os.PathLike | None) -> bool:
+    """Refuse to pair a real AMIGOS with synthetic pre-training corpora unless asked.
+
+    With a real AMIGOS root (``amigos``: ``--data-root`` or ``$AMIGOS_ROOT``) and no
+    ``$EEG_CORPORA_ROOT``, raises a ``UserError`` (one error line, exit 2, before anything is
+    loaded or stored) unless ``$SYNTHETIC_CORPORA=1``. Returns True when synthetic corpora are used
+    beside a real AMIGOS on request (the table's Data line says so).
+    """
+    from experiments.errors import UserError
+
+    if not amigos or os.environ.get("EEG_CORPORA_ROOT"):
+        return False
+    if os.environ.get(SYNTHETIC_CORPORA_ENV, "").strip().lower() in ("1", "yes", "true", "on"):
+        return True
+    raise UserError(f"EEG_CORPORA_ROOT: not set while AMIGOS is real ({amigos}); expected the folder of the EEG "
+                    f"pre-training corpora (eegmmidb, WAY-EEG-GAL, Kaya 2018), or {SYNTHETIC_CORPORA_ENV}=1 to "
+                    "pre-train on synthetic corpora beside the real AMIGOS")
+
+
+def constant_check(y_true, y_pred) -> dict:
+    """What a fold's predictions are worth against a constant: the classes predicted and the macro F1 of
+    the best constant in hindsight on this test part (max over both classes; a one-class prediction
+    scores exactly that)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    best = max(M.f1_macro(y_true, np.full_like(y_true, c), labels=[0, 1]) for c in (0, 1))
+    return {"n_classes_predicted": int(np.unique(y_pred).size), "best_constant_f1_macro": float(best)}
+
+
+def trial_overlap(data, split: Split) -> float:
+    """Share of the test segments whose trial (participant, video) also has a segment in the training
+    part: 0 under ``cv="trials"`` and ``"subjects"``; high under the paper's segment CV."""
+    train_trials = set(data.trial_key[split.train].tolist())
+    return float(np.mean([k in train_trials for k in data.trial_key[split.test].tolist()]))
+
+
+def _row_digests(x: np.ndarray) -> set[bytes]:
+    import hashlib
+
+    x = np.ascontiguousarray(x, dtype="float32")
+    return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x}
+
+
+def check_no_test_content(corpus: np.ndarray, test: np.ndarray, what: str) -> None:
+    """Raise :class:`~experiments.cv.LeakageError` when a test segment's samples (bit for bit) are in
+    ``corpus``: checks the arrays that are actually used, not the index bookkeeping that built them."""
+    shared = _row_digests(corpus) & _row_digests(test)
+    if shared:
+        raise LeakageError(f"{what}: {len(shared)} test segment(s) found in it (expected none: only the "
+                           "fold's training segments and external recordings)")
 
 
 def parse_config(config: dict) -> tuple[str, bool, str, str]:
@@ -104,6 +171,7 @@ class AmigosData:
         self.eeg = segments.eeg[keep]
         self.ecg = segments.ecg[keep]
         self.subject = segments.subject[keep]
+        self.trial_key = segments.trial_key[keep]
 
     def __len__(self) -> int:
         return int(self.keep.size)
@@ -137,6 +205,7 @@ class AmigosTask:
                                               load_pretrain_ecg, load_pretrain_eeg, pretrain_root)
 
         cache_dir = Path(cache_dir)
+        synthetic_corpora = check_corpora(data_root or os.environ.get(self.env_var))
         n_part = params.get("n_participants")
         root, source = amigos_root(data_root, cache_dir, n_participants=n_part or 40,
                                    trial_seconds=params.get("trial_seconds", 45.0), seed=SYNTHETIC_SEED)
@@ -149,17 +218,26 @@ class AmigosTask:
                 raise UserInputError(f"{root}: the profile asks for {n_part} participants, found {len(found)} "
                                      f"({', '.join(found)}); pass --allow-missing-subjects to use those present")
             participants = found[:n_part]
-        segments = load_amigos_segments(root, AmigosParams(), cache_dir, participants=participants, source=source)
+        strict = os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "yes", "true", "on")
+        seconds = float(params.get("segment_s", 10.0))
+        segments = load_amigos_segments(root, AmigosParams(segment_s=seconds, skip_policy="error" if strict else "skip"),
+                                        cache_dir,
+                                        participants=participants, source=source)
+        skipped = [line for line in segments.report if "participant skipped" in line]
         keep = select_segments(segments, params.get("max_trials"), params.get("max_segments_per_trial"))
         if keep.size < 2:
             raise UserInputError(f"{root}: only {keep.size} segment(s) after selection; need at least 2")
         corpus_root, corpus_source = pretrain_root(None, cache_dir, seconds=params.get("corpus_seconds", 60.0),
                                                    n_per_corpus=params.get("corpus_per_corpus", 2),
                                                    seed=SYNTHETIC_SEED)
-        eeg_corpus = load_pretrain_eeg(corpus_root, cache_dir, max_segments=params.get("corpus_max_segments"),
+        if synthetic_corpora:
+            corpus_source += " (asked for: SYNTHETIC_CORPORA=1, beside real AMIGOS)"
+        eeg_corpus = load_pretrain_eeg(corpus_root, cache_dir, segment_s=seconds,
+                                       max_segments=params.get("corpus_max_segments"),
                                        source=corpus_source)
         ecg_root = ecg_pretrain_root(None)
-        ecg_corpus = (load_pretrain_ecg(ecg_root, cache_dir, max_segments=params.get("corpus_max_segments"))
+        ecg_corpus = (load_pretrain_ecg(ecg_root, cache_dir, segment_s=seconds,
+                                        max_segments=params.get("corpus_max_segments"))
                       if ecg_root else None)
         data = AmigosData(segments, keep, eeg_corpus, ecg_corpus, cache_dir)
         fingerprint = stable_hash({"amigos": segments.fingerprint, "keep": keep, "eeg_corpus": eeg_corpus.fingerprint,
@@ -168,7 +246,9 @@ class AmigosTask:
         full_source = (f"{source}: {len(keep)} of {len(segments)} segments of {n_sub} participants; "
                        f"EEG pre-training corpus: {eeg_corpus.source} ({len(eeg_corpus)} segments)"
                        + (f"; ECG corpus: {ecg_root} ({len(ecg_corpus)} segments)" if ecg_corpus is not None else
-                          "; ECG pre-training corpus: AMIGOS training ECG only"))
+                          "; ECG pre-training corpus: AMIGOS training ECG only")
+                       + (f"; {len(skipped)} participant file(s) skipped ({'; '.join(skipped)}; {STRICT_ENV}=1 makes "
+                          "this an error)" if skipped else ""))
         return Prepared(fingerprint=fingerprint, source=full_source, data=data)
 
     def folds(self, prepared: Prepared, params: dict) -> list[str]:
@@ -179,20 +259,23 @@ class AmigosTask:
         """The fold's split over the kept segments (indices into ``data.eeg``), leakage-checked.
 
         ``cv="segments"``: ``KFold(k, shuffle, seed 0)`` over segments (the paper's protocol: segments
-        of one trial can fall on both sides). ``cv="subjects"``: ``GroupKFold`` over participants with
-        k = min(k, number of participants); a fold beyond that is an error.
+        of one trial can fall on both sides). ``cv="trials"``: k-fold with whole trials (participant,
+        video) as groups, so no trial is on both sides. ``cv="subjects"``: ``GroupKFold`` over
+        participants with k = min(k, number of participants); a fold beyond that is an error.
         """
         k = int(params.get("k", 10))
-        if cv == "subjects":
-            k = min(k, int(np.unique(data.subject).size))
-            splits = kfold_splits(len(data), k, seed=0, groups=data.subject)
+        if cv in ("subjects", "trials"):
+            groups = data.subject if cv == "subjects" else data.trial_key
+            k = min(k, int(np.unique(groups).size))
+            splits = kfold_splits(len(data), k, seed=0, groups=groups)
         else:
             splits = kfold_splits(len(data), k, seed=0)
         names = {s.name: s for s in splits}
         if fold not in names:
             raise ValueError(f"fold {fold!r}: the {cv} split has folds {sorted(names)}")
         s = names[fold]
-        return check_disjoint(Split(fold, s.train, s.test), data.subject if cv == "subjects" else None)
+        groups = {"subjects": data.subject, "trials": data.trial_key}.get(cv)
+        return check_disjoint(Split(fold, s.train, s.test), groups)
 
     @staticmethod
     def pretrain_indices(split: Split) -> np.ndarray:
@@ -208,8 +291,23 @@ class AmigosTask:
         return idx
 
     # ------------------------------------------------------------------ artefacts
-    def _modality_kwargs(self, modality: str) -> dict:
-        return dict(n_channels=10 if modality == "eeg" else 1, fs=128.0, input_seconds=10.0, modality=modality)
+    def artefact_provenance(self) -> dict:
+        """What a cached encoder or recognizer depends on besides its data and parameters: the task's
+        whole code hash (this package, ``preprocessing`` and the training code of ``experiments``),
+        the Keras backend, the precision (always float32: mixed precision is refused) and the
+        library versions."""
+        import keras
+
+        from experiments.provenance import library_versions, task_code_hash
+
+        backend = keras.backend.backend()
+        return {"code": task_code_hash(self), "backend": backend, "precision": "float32",
+                **library_versions(backend)}
+
+    def _modality_kwargs(self, modality: str, data: AmigosData | None = None) -> dict:
+        """The builders' arguments; input_seconds = the data's segment length (10 s, the paper's)."""
+        seconds = float(data.segments.params.segment_s) if data is not None else 10.0
+        return dict(n_channels=10 if modality == "eeg" else 1, fs=128.0, input_seconds=seconds, modality=modality)
 
     def pretrain_corpus(self, data: AmigosData, split: Split, modality: str) -> tuple[np.ndarray, dict]:
         """(segments (M, 1280, C), description) of the fold's pre-training corpus for ``modality``."""
@@ -225,6 +323,8 @@ class AmigosTask:
                 desc = {"external": data.ecg_corpus.fingerprint, "external_n": len(data.ecg_corpus)}
         if modality == "ecg":
             x = np.concatenate(parts)
+        test = (data.eeg if modality == "eeg" else data.ecg)[np.asarray(split.test, dtype=np.int64)]
+        check_no_test_content(x, test, f"fold {split.name} {modality.upper()} pre-training corpus")
         desc.update(amigos_n=int(own.size), amigos_train=stable_hash(own))
         return x.astype("float32"), desc
 
@@ -239,7 +339,7 @@ class AmigosTask:
         mask = MaskConfig()
         x, desc = self.pretrain_corpus(data, split, modality)
         key = stable_hash({"corpus": desc, "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
-                           "modality": modality, "mask": mask.to_dict(), "seed": seed, "code": CODE_HASH,
+                           "modality": modality, "mask": mask.to_dict(), "seed": seed, **self.artefact_provenance(),
                            **{k: p[k] for k in p if k.startswith("pretrain_")}})
         path = data.cache_dir / "transformer_ssl" / "pretrained" / f"{modality}-{cv}-{split.name}-{key}.keras"
         info_path = path.with_suffix(".json")
@@ -251,7 +351,7 @@ class AmigosTask:
              f"({desc['external_n']} external + {desc['amigos_n']} AMIGOS training), {p['pretrain_epochs']} epochs")
         keras.backend.clear_session()
         keras.utils.set_random_seed(_seed(seed, "pretrain", modality, cv, split.name))
-        model = build_pretrain_model(**self._modality_kwargs(modality))
+        model = build_pretrain_model(**self._modality_kwargs(modality, data))
         t0 = time.perf_counter()
         losses = pretrain(model, x, epochs=p["pretrain_epochs"], batch_size=p["pretrain_batch"],
                           peak_lr=p["pretrain_lr"], warmup_epochs=p["pretrain_warmup_epochs"], l2=p["pretrain_l2"],
@@ -270,15 +370,15 @@ class AmigosTask:
         from experiments.training import FoldTrainer, load_fold_state
         from transformer_ssl.models import build_recognizer
         from transformer_ssl.optimizers import CoupledL2Adam
-        from transformer_ssl.schedules import StepDecay
+        from transformer_ssl.schedules import StepDecay, WarmupLinearDecay
 
         p = {**PAPER_TRAINING, **params}
         pre_path, pre_info = (self.pretrained_encoder(data, split, modality, params, options.seed, cv)
                               if pretrain_flag else (None, {}))
         key = stable_hash({"pretrained": pre_info.get("key"), "labels": stable_hash(labels), "target": target,
                            "train": stable_hash(split.train), "modality": modality, "seed": options.seed,
-                           "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep), "code": CODE_HASH,
-                           **{k: p[k] for k in p if k.startswith("finetune_")}})
+                           "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
+                           **self.artefact_provenance(), **{k: p[k] for k in p if k.startswith("finetune_")}})
         tag = "pt" if pretrain_flag else "scratch"
         name = f"{modality}-{tag}-{target}-{cv}-{split.name}-{key}.keras"
         path = data.cache_dir / "transformer_ssl" / "recognizers" / name
@@ -292,11 +392,16 @@ class AmigosTask:
         encoder = None
         if pre_path is not None:
             encoder = keras.models.load_model(pre_path).get_layer(f"{modality}_encoder")
-        model = build_recognizer(**self._modality_kwargs(modality), encoder=encoder)
+        model = build_recognizer(**self._modality_kwargs(modality, data), encoder=encoder)
         batch = p["finetune_batch"]
         steps = -(-len(split.train) // batch)
-        make_opt = lambda: CoupledL2Adam(StepDecay(p["finetune_lr"], 0.65, max(1, p["finetune_decay_epochs"] * steps)),
-                                         l2=p["finetune_l2"])  # noqa: E731
+        warm = float(p.get("finetune_warmup_epochs") or 0)
+        if warm > 0:  # quick profiles only: linear warm-up to finetune_lr, then linear decay to 0
+            total = max(2, int(p["finetune_epochs"] * steps))
+            schedule = WarmupLinearDecay(p["finetune_lr"], min(max(1, int(round(warm * steps))), total - 1), total)
+        else:  # the paper's StepDecay(1e-4, 0.65, 45 epochs)
+            schedule = StepDecay(p["finetune_lr"], 0.65, max(1, p["finetune_decay_epochs"] * steps))
+        make_opt = lambda: CoupledL2Adam(schedule, l2=p["finetune_l2"])  # noqa: E731
         _say(f"{split.name}: fine-tuning the {modality.upper()} recognizer ({tag}) for {target} on "
              f"{len(split.train)} segments, {p['finetune_epochs']} epochs")
         t0 = time.perf_counter()
@@ -313,13 +418,71 @@ class AmigosTask:
         return path, {**info, "cached": False}
 
     # ------------------------------------------------------------------ folds
+    def features(self, data: AmigosData) -> np.ndarray:
+        """(N, 55) classical features of the kept segments (:mod:`transformer_ssl.features`), cached on
+        disk by data fingerprint, selection and code (label-free: the same for every fold)."""
+        from transformer_ssl.features import segment_features
+
+        if getattr(data, "_features", None) is not None:
+            return data._features
+        key = stable_hash({"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
+                           "code": self.artefact_provenance()["code"]})
+        path = data.cache_dir / "transformer_ssl" / "features" / f"features-{key}.npy"
+        if path.is_file():
+            data._features = np.load(path)
+        else:
+            import io
+
+            from experiments.store import atomic_write_bytes
+
+            data._features = segment_features(data.ecg, data.eeg, 128.0)
+            buf = io.BytesIO()
+            np.save(buf, data._features)
+            atomic_write_bytes(path, buf.getvalue())
+        return data._features
+
+    def run_reference(self, config: dict, fold: str, data: AmigosData, params: dict, options: RunOptions) -> dict:
+        """A ``floor`` / ``classical`` row's fold (:mod:`experiments.references`) on the learned rows' split
+        and labels; classical = ECG HR/HRV + EEG relative band powers, imputed and standardised on the
+        training part, logistic regression."""
+        from experiments.references import run_reference
+        from transformer_ssl.features import impute_with_training_median
+        from transformer_ssl.pipeline import fold_labels
+
+        target, cv = config.get("target"), config.get("cv", "segments")
+        if target not in TARGETS or cv not in CVS:
+            raise ValueError(f"reference config {config}: expected target in {TARGETS} and cv in {CVS}")
+        split = self.split(data, params, cv, fold)
+        lab = fold_labels(data.segments, data.keep[split.train])
+        labels = lab[target][data.keep]
+
+        def feats():
+            f = self.features(data)
+            return impute_with_training_median(f[split.train], f[split.test])
+
+        out = run_reference(config, labels[split.train], labels[split.test], kind="classification", features=feats,
+                            labels=[0, 1], seed=options.seed)
+        out.update(constant_check(labels[split.test], np.asarray(out["y_pred"])))
+        out.update(class_names=CLASS_NAMES, target=target, cv=cv, threshold=lab["thresholds"][target],
+                   test_subjects=sorted(set(data.subject[split.test].tolist())), test_trial_overlap=trial_overlap(data, split),
+                   train_positive_share=float(labels[split.train].mean()))
+        return out
+
     def run_fold(self, config: dict, fold: str, prepared: Prepared, params: dict, options: RunOptions) -> dict:
         import keras
 
+        from experiments.references import is_reference
         from transformer_ssl.pipeline import fold_labels
 
-        model_kind, pretrain_flag, target, cv = parse_config(config)
+        if options.mixed_precision:
+            from experiments.errors import UserError
+
+            raise UserError("--mixed-precision: transformer_ssl trains and stores its models in float32 only "
+                            "(expected the option off; the paper trained in float32)")
         data: AmigosData = prepared.data
+        if is_reference(config):
+            return self.run_reference(config, fold, data, params, options)
+        model_kind, pretrain_flag, target, cv = parse_config(config)
         split = self.split(data, params, cv, fold)
         lab = fold_labels(data.segments, data.keep[split.train])
         labels = lab[target][data.keep]
@@ -347,6 +510,7 @@ class AmigosTask:
             "class_names": CLASS_NAMES, "target": target, "cv": cv, "threshold": lab["thresholds"][target],
             "n_train": int(split.train.size), "n_test": int(split.test.size),
             "test_subjects": sorted(set(data.subject[split.test].tolist())),
+            "test_trial_overlap": trial_overlap(data, split), **constant_check(y_true, y_pred),
             "train_positive_share": float(labels[split.train].mean()),
             "n_params": int(n_params), "fold_seconds": round(time.perf_counter() - t0, 1), **extra,
         }
@@ -361,11 +525,10 @@ class AmigosTask:
         from transformer_ssl.schedules import StepDecay
 
         p = {**PAPER_TRAINING, **params}
-        recs, infos, feats, before = {}, {}, [], {}
+        recs, infos, feats, paths = {}, {}, [], {}
         for m in ("eeg", "ecg"):
-            path, infos[m] = self.recognizer(data, split, m, pretrain_flag, target, labels, params, options, cv)
-            recs[m] = keras.models.load_model(path)
-            before[m] = [w.copy() for w in recs[m].get_weights()]
+            paths[m], infos[m] = self.recognizer(data, split, m, pretrain_flag, target, labels, params, options, cv)
+            recs[m] = keras.models.load_model(paths[m])
             x = data.eeg if m == "eeg" else data.ecg
             feats.append(recognizer_features(recs[m]).predict({m: x}, batch_size=32, verbose=0))
         z = np.concatenate(feats, axis=1).astype("float32")
@@ -383,7 +546,10 @@ class AmigosTask:
         load_fold_state(head, state)
         proba = head.predict({"fused_features": z[split.test]}, batch_size=256, verbose=0)[:, 0]
         fused = build_fused(recs["eeg"], recs["ecg"], head=head)
-        unchanged = all(np.array_equal(a, b) for m in recs for a, b in zip(before[m], recs[m].get_weights()))
+        # the fused model's frozen feature extractors against the fine-tuned recognizers as stored on disk
+        unchanged = all(len(a := fused.get_layer(f"{m}_features").get_weights()) ==
+                        len(b := recognizer_features(keras.models.load_model(paths[m])).get_weights())
+                        and all(np.array_equal(u, v) for u, v in zip(a, b)) for m in paths)
         saved = options.model_file(fold) if hasattr(options, "model_file") else None
         if saved:
             atomic_save_model(fused, saved)

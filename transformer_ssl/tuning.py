@@ -73,7 +73,7 @@ class RecognizerHyperModel(_kt().HyperModel):
 def search_split(task, data, params: dict, cv: str, fold: str, seed: int = 0):
     """(split, search-train indices, validation indices): both inside the fold's training part."""
     split = task.split(data, params, cv, fold)
-    groups = data.subject if cv == "subjects" else None
+    groups = {"subjects": data.subject, "trials": data.trial_key}.get(cv)
     train, val = train_val_split(split.train, groups, val_fraction=0.2, seed=seed)
     check_disjoint(Split(fold, train, split.test, val), groups)
     return split, train, val
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--folds", default="profile", help="'profile' (the profile's folds), 'all', or fold0,fold3")
     p.add_argument("--model", default="eeg", choices=("eeg", "ecg"))
     p.add_argument("--target", default="arousal", choices=("arousal", "valence"))
-    p.add_argument("--cv", default="segments", choices=("segments", "subjects"))
+    p.add_argument("--cv", default="segments", choices=("segments", "trials", "subjects"))
     p.add_argument("--pretrain", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--max-trials", type=int, default=4)
     p.add_argument("--epochs", type=int, default=None, help="default: the profile's fine-tuning epochs")
