@@ -166,12 +166,18 @@ def versus_floor(spec: ExperimentSpec, row: Row, per_row_records: dict[str, list
     floor = floor_row_of(spec, row)
     if floor is None or floor.name == row.name or row.config is None:
         return np.nan, np.nan
-    m = spec.primary_metric
-    by_fold = {r["fold"]: r["metrics"].get(m) for r in per_row_records.get(floor.name, [])}
-    diffs = [_scale(m, r["metrics"][m]) - _scale(m, by_fold[r["fold"]]) for r in per_row_records.get(row.name, [])
-             if by_fold.get(r["fold"]) is not None and r["metrics"].get(m) is not None]
-    diffs = [d for d in diffs if not np.isnan(d)]
-    return (float(np.mean(diffs)), float(np.min(diffs))) if diffs else (np.nan, np.nan)
+    diffs = fold_differences(spec.primary_metric, per_row_records.get(row.name, []),
+                             per_row_records.get(floor.name, []))
+    return (float(diffs.mean()), float(diffs.min())) if diffs.size else (np.nan, np.nan)
+
+
+def fold_differences(metric: str, records: list[dict], other: list[dict]) -> np.ndarray:
+    """``metric`` of ``records`` minus that of ``other``, fold by fold over the folds both hold (table
+    units; folds where either value is missing or NaN are left out)."""
+    by_fold = {r["fold"]: r["metrics"].get(metric) for r in other}
+    diffs = [_scale(metric, r["metrics"][metric]) - _scale(metric, by_fold[r["fold"]]) for r in records
+             if by_fold.get(r["fold"]) is not None and r["metrics"].get(metric) is not None]
+    return np.array([d for d in diffs if not np.isnan(d)], dtype=float)
 
 
 def paired_difference(spec: ExperimentSpec, row: Row, per_row_records: dict[str, list[dict]]
@@ -182,10 +188,7 @@ def paired_difference(spec: ExperimentSpec, row: Row, per_row_records: dict[str,
     m = spec.primary_metric
     if row.name == spec.compare_to or row.config is None:
         return np.nan, 0, 0
-    other = {r["fold"]: r["metrics"].get(m) for r in per_row_records.get(spec.compare_to, [])}
-    diffs = [_scale(m, r["metrics"][m]) - _scale(m, other[r["fold"]]) for r in per_row_records.get(row.name, [])
-             if other.get(r["fold"]) is not None and r["metrics"].get(m) is not None]
-    diffs = np.array([d for d in diffs if not np.isnan(d)])
+    diffs = fold_differences(m, per_row_records.get(row.name, []), per_row_records.get(spec.compare_to, []))
     if not diffs.size:
         return np.nan, 0, 0
     sign = -1.0 if m.startswith("rmse") else 1.0

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import metrics as M
+from experiments import references
 from experiments.cv import Split, check_disjoint, kfold_splits, loso_split, train_val_split
 from experiments.errors import UserInputError
 from experiments.store import stable_hash
@@ -158,13 +159,7 @@ def predict_trials(model, trials: list[TrialArrays], window: int, hop: int, outp
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """RMSE (eq. 22), PCC (eq. 23), CCC (eq. 18) of one series (NaN where undefined)."""
-    out = {"rmse": M.rmse(y_true, y_pred)}
-    for name, fn in (("pcc", M.pcc), ("ccc", M.ccc)):
-        try:
-            out[name] = fn(y_true, y_pred)
-        except ValueError:
-            out[name] = float("nan")
-    return out
+    return references.fold_metrics(y_true, y_pred, "regression")
 
 
 def fold_metrics(y_true: list[np.ndarray], y_pred: list[np.ndarray]) -> tuple[dict, dict]:
