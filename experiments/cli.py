@@ -10,6 +10,7 @@ import importlib.util
 import os
 
 from experiments.errors import CliParser, format_error, run_cli
+from experiments.task import PRETRAIN_SCOPES
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -65,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--precise-bn", action=argparse.BooleanOptionalAction, default=None,
                      help="after training, set batch-norm statistics to their exact values on the fold's training "
                           "windows (default: the profile's; on in AttX quick, off in paper); part of every fold's key")
+    run.add_argument("--pretrain", choices=PRETRAIN_SCOPES, default=None,
+                     help="transformer_ssl: MVP pre-training per fold (the paper's) or once on the external corpora "
+                          "only, shared by every fold (leak-free, cheaper, a deviation shown in the table); default: "
+                          "the profile's (fold); part of every fold's key")
     run.add_argument("--save-models", action="store_true",
                      help="keep each fold's trained model as <fold>.keras beside its record in RESULTS/runs/...")
     run.add_argument("--results", default="results", help="results folder (default: results)")
@@ -85,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="show the folds trained under mixed precision")
     table.add_argument("--precise-bn", action=argparse.BooleanOptionalAction, default=None,
                        help="show the folds with (or without) precise batch-norm statistics (default: the profile's)")
+    table.add_argument("--pretrain", choices=PRETRAIN_SCOPES, default=None,
+                       help="show the folds of this pre-training scope (default: the profile's)")
     return p
 
 
@@ -125,7 +132,8 @@ def main(argv=None) -> int:
         from experiments.tables import write_table_by_name
 
         write_table_by_name(args.name, args.profile, args.results, seed=args.seed, backend=args.backend,
-                            mixed_precision=args.mixed_precision, precise_bn=args.precise_bn)
+                            mixed_precision=args.mixed_precision, precise_bn=args.precise_bn,
+                            pretrain=args.pretrain)
         return 0
     from experiments.runner import run_experiment
     from experiments.task import RunOptions
@@ -134,7 +142,8 @@ def main(argv=None) -> int:
                    jobs=args.jobs, executor=args.executor, backend=args.backend,
                    options=RunOptions(seed=args.seed, verbose=args.verbose, jit=args.jit,
                                       mixed_precision=args.mixed_precision, fold_parallel=args.fold_parallel,
-                                      precise_bn=args.precise_bn, save_models=args.save_models),
+                                      precise_bn=args.precise_bn, pretrain=args.pretrain,
+                                      save_models=args.save_models),
                    rows=args.rows, max_folds=args.max_folds, address=args.address,
                    cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,
                    allow_missing=args.allow_missing_subjects)

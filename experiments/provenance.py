@@ -12,6 +12,7 @@ task_version       the task's own ``version`` string (kept as an extra, manual c
 backend            the Keras backend that trained the fold (``tensorflow``, ``jax``, ``torch``)
 precision          the dtype policy: ``float32`` or ``mixed_float16``
 precise_bn         whether batch-norm statistics were re-estimated exactly after training
+pretrain           where pre-training happened (``fold``, ``shared``; None: the task does not pre-train)
 seed               the seed of Python, NumPy and Keras before the fold
 keras              the Keras version, and ``backend_library`` the backend library's
                    (``tensorflow 2.21.0``): an upgrade can change the numbers
@@ -33,7 +34,7 @@ CORE_MODULES = ("experiments.training", "experiments.cv", "experiments.metrics",
                 "experiments.references", "experiments.batchnorm")
 #: packages a task depends on besides its own, unless the task lists its own ``code``
 DEFAULT_EXTRA_PACKAGES = ("preprocessing",)
-PROVENANCE_FIELDS = ("code_hash", "task_version", "backend", "precision", "precise_bn", "seed", "keras",
+PROVENANCE_FIELDS = ("code_hash", "task_version", "backend", "precision", "precise_bn", "pretrain", "seed", "keras",
                      "backend_library")
 
 
@@ -136,4 +137,4 @@ def provenance(task, backend: str, options) -> dict:
     versions = library_versions(backend)
     return {"code_hash": task_code_hash(task), "task_version": str(task.version), "backend": backend,
             "precision": precision_name(options.mixed_precision), "precise_bn": bool(options.precise_bn),
-            "seed": int(options.seed), "keras": versions["keras"], "backend_library": versions["backend_library"]}
+            "pretrain": getattr(options, "pretrain", None), "seed": int(options.seed), "keras": versions["keras"], "backend_library": versions["backend_library"]}

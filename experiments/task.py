@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Protocol
 
 
+#: where pre-training happens: per fold (the papers' protocol) or once, shared by every fold
+PRETRAIN_SCOPES = ("fold", "shared")
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A task's model-ready data handle.
@@ -46,6 +50,11 @@ class RunOptions:
                      ``precise_bn`` parameter (on in AttX ``quick``, off in every ``paper``
                      profile); the runner resolves it before planning, and it is part of every
                      fold's key
+    pretrain         where a task that pre-trains does it (transformer_ssl): ``"fold"`` (every fold
+                     pre-trains its own encoder, the paper's protocol) or ``"shared"`` (one
+                     pre-training on the external corpora only, reused by every fold: leak-free,
+                     cheaper, a deviation). None: the profile's ``pretrain_scope`` parameter (absent:
+                     the task does not pre-train); part of every fold's key
     save_models      keep each fold's trained model: the task saves it to ``model_file(fold)``
     model_path       where the ``.keras`` file goes, set by the runner when ``save_models`` is
                      on: the fold record's path with ``.keras`` for ``.json``. When several folds
@@ -60,14 +69,21 @@ class RunOptions:
     mixed_precision: bool | None = False
     fold_parallel: bool | None = False
     precise_bn: bool | None = None
+    pretrain: str | None = None
     save_models: bool = False
     model_path: str | None = None
 
     def resolved(self, params: dict) -> "RunOptions":
-        """These options with ``precise_bn`` set from the profile ``params`` where it is None."""
-        if self.precise_bn is not None:
-            return self
-        return replace(self, precise_bn=bool(params.get("precise_bn", False)))
+        """These options with ``precise_bn`` and ``pretrain`` set from the profile ``params`` where they are None."""
+        changes = {}
+        if self.precise_bn is None:
+            changes["precise_bn"] = bool(params.get("precise_bn", False))
+        if self.pretrain is None and params.get("pretrain_scope") is not None:
+            changes["pretrain"] = params["pretrain_scope"]
+        pretrain = changes.get("pretrain", self.pretrain)
+        if pretrain is not None and pretrain not in PRETRAIN_SCOPES:
+            raise ValueError(f"pretrain: expected one of {PRETRAIN_SCOPES}, got {pretrain!r}")
+        return replace(self, **changes) if changes else self
 
     def model_file(self, fold: str) -> str | None:
         """Where to save ``fold``'s trained model, or None when models are not kept."""

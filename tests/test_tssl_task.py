@@ -248,3 +248,52 @@ def test_constant_check_scores_the_best_constant_in_hindsight():
     out = constant_check(y, np.ones(4, dtype=int))
     assert out == {"n_classes_predicted": 1, "best_constant_f1_macro": pytest.approx(0.75 / 1.75)}  # acc / (1 + acc)
     assert constant_check(y, y)["n_classes_predicted"] == 2
+
+
+def test_shared_pretraining_corpus_is_external_only_and_ecg_needs_one():
+    from experiments.errors import UserError
+
+    data = fake_data()
+    split = Split("fold0", np.arange(0, 15), np.arange(15, 20))
+    x, desc = AmigosTask().shared_corpus(data, split, "eeg")
+    assert np.all(x == -1.0) and desc["amigos_n"] == 0 and desc["external_n"] == 3   # no AMIGOS segment at all
+    with pytest.raises(UserError, match="--pretrain shared: the ECG encoder has no external corpus.*ECG_CORPORA_ROOT"):
+        AmigosTask().shared_corpus(data, split, "ecg")
+
+
+def test_pretrain_scope_comes_from_the_profile_unless_asked():
+    from experiments.task import RunOptions
+
+    params = registry.get("amigos_fused").profile("paper").params
+    assert RunOptions().resolved(params).pretrain == "fold"
+    assert RunOptions(pretrain="shared").resolved(params).pretrain == "shared"
+    assert RunOptions().resolved({}).pretrain is None          # a task that does not pre-train
+    with pytest.raises(ValueError, match="pretrain: expected one of"):
+        RunOptions(pretrain="everywhere").resolved(params)
+
+
+def test_shared_pretraining_is_one_encoder_for_every_fold_and_cv_and_is_shown(tmp_path):
+    """--pretrain shared: one EEG encoder pre-trained on the external corpus, reused by another CV's
+    fold; the records and the table header say so; the per-fold records of the same row are kept apart."""
+    pytest.importorskip("keras")
+    from experiments.runner import run_experiment
+    from experiments.task import RunOptions
+
+    common = dict(profile="smoke", results=tmp_path / "results", cache_dir=tmp_path / "cache", log=lambda m: None)
+    shared = RunOptions(pretrain="shared")
+    out = run_experiment("amigos_fused", rows=["eeg-pt-arousal"], options=shared, **common)
+    rec = json.loads((tmp_path / "results/runs/amigos/smoke/eeg-pt-arousal/fold0.json").read_text())
+    assert rec["recognizer"]["pretrain_scope"] == "shared" and rec["recognizer"]["pretrain_cached"] is False
+    assert rec["provenance"]["pretrain"] == "shared"
+    encoders = list((tmp_path / "cache/transformer_ssl/pretrained").glob("*.keras"))
+    assert [p.name.split("-")[:2] for p in encoders] == [["eeg", "shared"]]
+    info = json.loads(encoders[0].with_suffix(".json").read_text())
+    assert info["amigos_n"] == 0 and info["n_segments"] == info["external_n"]
+    md = next(p for p in out["outputs"] if str(p).endswith(".md"))
+    from pathlib import Path
+
+    assert "MVP pre-training shared: once on the external corpora only" in Path(md).read_text()
+    run_experiment("amigos_subjectwise", rows=["eeg-pt-arousal-subjects"], options=shared, render=False, **common)
+    rec2 = json.loads((tmp_path / "results/runs/amigos/smoke/eeg-pt-arousal-subjects/fold0.json").read_text())
+    assert rec2["recognizer"]["pretrain_cached"] is True and rec2["recognizer"]["pretrained"] == rec["recognizer"]["pretrained"]
+    assert len(list((tmp_path / "cache/transformer_ssl/pretrained").glob("*.keras"))) == 1

@@ -39,17 +39,18 @@ def forward_flops(n_channels: int, samples: int = 1280, mvp_head: bool = False, 
 
 def paper_cost(amigos_segments: int = 23_400, corpus_segments: int = 70_200, folds: int = 10,
                train_share: float = 0.9, pretrain_epochs: int = 500, finetune_epochs: int = 100,
-               recognizers: int = 4, shared_pretraining: bool = False) -> dict:
+               recognizers: int = 4, shared_pretraining: bool = False, ecg_corpus_segments: int = 82_800) -> dict:
     """FLOPs per stage of the paper protocol (see the module docstring).
 
-    shared_pretraining: one pre-training on the external corpora only, reused by every fold (the
-    fold's AMIGOS segments left out), instead of one per fold.
+    shared_pretraining: one pre-training per encoder on the external corpora only, reused by every
+    fold (``--pretrain shared``), instead of one per fold; the ECG encoder then needs an external ECG
+    corpus (``$ECG_CORPORA_ROOT``; ``ecg_corpus_segments`` 10-s segments, default [15]'s ~230 h).
     """
     train = amigos_segments * train_share
     eeg, ecg = forward_flops(10, mvp_head=True), forward_flops(1, mvp_head=True)
     if shared_pretraining:
         pre_eeg = 3 * eeg * corpus_segments * pretrain_epochs
-        pre_ecg = 3 * ecg * train * pretrain_epochs * folds  # no external ECG corpus: AMIGOS's own, per fold
+        pre_ecg = 3 * ecg * ecg_corpus_segments * pretrain_epochs
     else:
         pre_eeg = 3 * eeg * (corpus_segments + train) * pretrain_epochs * folds
         pre_ecg = 3 * ecg * train * pretrain_epochs * folds
@@ -74,7 +75,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     print("Per-fold pre-training (the paper's protocol):")
     print(render(paper_cost(), a.tflops))
-    print("\nOne shared pre-training on the external corpora (not implemented as a run option):")
+    print("\nOne shared pre-training on the external corpora (--pretrain shared; ECG: [15]'s ~230 h via "
+          "ECG_CORPORA_ROOT):")
     print(render(paper_cost(shared_pretraining=True), a.tflops))
     return 0
 

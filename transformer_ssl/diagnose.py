@@ -17,6 +17,11 @@ threshold from the training trials only) and evaluated at each checkpoint step:
                 64-unit FCN hidden layer (and the share of its units that are 0 for every test
                 segment: dead ReLUs) and the output logit
 
+``--head-only``: the CLS_e vector of a fresh encoder (step 0) over the segments: its across-segment
+std relative to its mean, a linear probe on it (standardised, logistic regression: is the
+information there?), and the recognizer's head trained alone on it, raw (as in the model), raw
+without dropout, and standardised (as a batch-norm layer would; not part of the model).
+
 Optional MVP pre-training (``--pretrain-steps``) of the encoder on the training segments (the
 paper's masking, WarmupLinearDecay to 5e-4 over 10 % of the steps) before fine-tuning.
 Fine-tuning: :class:`~transformer_ssl.optimizers.CoupledL2Adam` (l2 1e-5), constant learning rate
@@ -104,7 +109,8 @@ def pretrain_encoder(modality: str, x: np.ndarray, steps: int, batch: int, seed:
     return model.get_layer(f"{modality}_encoder"), losses
 
 
-def run_setting(x, y, train, test, modality, lr, warmup, steps, batch, seed, encoder=None) -> dict:
+def run_setting(x, y, train, test, modality, lr, warmup, steps, batch, seed, encoder=None,
+                positions: str = "sinusoidal") -> dict:
     import keras
 
     from transformer_ssl.models import build_recognizer
@@ -112,7 +118,8 @@ def run_setting(x, y, train, test, modality, lr, warmup, steps, batch, seed, enc
     from transformer_ssl.schedules import WarmupLinearDecay
 
     keras.utils.set_random_seed(seed)
-    model = build_recognizer(x.shape[-1], 128.0, x.shape[1] / 128.0, modality=modality, encoder=encoder)
+    model = build_recognizer(x.shape[-1], 128.0, x.shape[1] / 128.0, modality=modality, encoder=encoder,
+                             **({} if encoder is not None else {"positions": positions}))
     total = max(steps)
     schedule = (WarmupLinearDecay(lr, max(1, int(warmup * total)), total + 1) if warmup > 0 else lr)
     model.compile(optimizer=CoupledL2Adam(schedule, l2=1e-5), loss="binary_crossentropy")
@@ -141,6 +148,67 @@ def run_setting(x, y, train, test, modality, lr, warmup, steps, batch, seed, enc
     return out
 
 
+def cls_features(x: np.ndarray, modality: str, positions: str, seed: int) -> np.ndarray:
+    """(N, 256) CLS_e of a freshly initialised encoder (inference mode): what the head sees at step 0."""
+    import keras
+
+    from transformer_ssl.models import build_encoder
+
+    keras.utils.set_random_seed(seed)
+    enc = build_encoder(x.shape[-1], 128.0, x.shape[1] / 128.0, modality=modality, positions=positions)
+    return enc.predict(x, batch_size=32, verbose=0)[1]
+
+
+def head_only(f: np.ndarray, y: np.ndarray, train, test, lr: float, epochs: int, batch: int, seed: int,
+              dropout: float = 0.6, standardise: bool = False) -> list[dict]:
+    """Train the recognizer's head alone (Dense 64 ReLU -> dropout -> Dense 1 sigmoid, the paper's, fresh
+    Glorot weights) on fixed CLS_e features ``f`` (N, 256); ``standardise``: z-score every feature on the
+    training part first (what a batch-norm layer would do; not part of the model). Returns the test macro
+    F1, probability std and dead-unit share after epochs 1, 5 and ``epochs``."""
+    import keras
+
+    from experiments import metrics as M
+
+    if standardise:
+        mu, sd = f[train].mean(0), f[train].std(0) + 1e-12
+        f = (f - mu) / sd
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((f.shape[1],))
+    hidden = keras.layers.Dense(64, activation="relu")(inp)
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dropout(dropout)(hidden))
+    model, hid = keras.Model(inp, out), keras.Model(inp, hidden)
+    model.compile(keras.optimizers.Adam(lr), "binary_crossentropy")
+    rows = []
+    for epoch in range(1, epochs + 1):
+        model.fit(f[train], y[train].astype("float32"), batch_size=batch, epochs=1, verbose=0)
+        if epoch in (1, 5, epochs):
+            p = model.predict(f[test], verbose=0)[:, 0]
+            rows.append({"epoch": epoch, "steps": epoch * -(-len(train) // batch), "proba_std": float(p.std()),
+                         "f1_macro": M.f1_macro(y[test], (p >= 0.5).astype(int), labels=[0, 1]),
+                         "dead_share": float((hid.predict(f[test], verbose=0) <= 0).all(axis=0).mean())})
+    return rows
+
+
+def head_only_report(x, y, train, test, modality: str, positions: str, lr: float, epochs: int, batch: int,
+                     seed: int) -> dict:
+    """The CLS_e scale at step 0, a linear probe on it, and the head trained alone on it, raw and standardised."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from experiments import metrics as M
+
+    f = cls_features(x, modality, positions, seed)
+    mu, sd = f[train].mean(0), f[train].std(0)
+    scaler = StandardScaler().fit(f[train])
+    probe = LogisticRegression(max_iter=2000, C=0.1).fit(scaler.transform(f[train]), y[train])
+    out = {"positions": positions, "cls_std_over_mean": float(sd.mean() / np.abs(mu).mean()),
+           "probe_f1_macro": M.f1_macro(y[test], probe.predict(scaler.transform(f[test])), labels=[0, 1])}
+    for name, kw in (("raw", {}), ("raw_no_dropout", {"dropout": 0.0}), ("standardised", {"standardise": True})):
+        out[name] = head_only(f, y, train, test, lr, epochs, batch, seed, **kw)
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", default="100,300,1000")
@@ -155,6 +223,11 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="arousal", choices=("arousal", "valence"))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--positions", default="sinusoidal", choices=("sinusoidal", "none"))
+    ap.add_argument("--head-only", action="store_true",
+                    help="instead: CLS_e scale at step 0, a linear probe on it, and the head trained alone on it "
+                         "(raw, raw without dropout, standardised) for --epochs epochs at the first --lr")
+    ap.add_argument("--epochs", type=int, default=20, help="with --head-only")
     ap.add_argument("--cache", default="data")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
@@ -167,6 +240,12 @@ def main(argv=None) -> int:
     x = (seg.eeg if a.modality == "eeg" else seg.ecg)[keep]
     print(f"{len(keep)} segments of {a.segment_s:g} s ({train.size} train / {test.size} test, whole trials), "
           f"train positive share {labels[train].mean():.3f}, test {labels[test].mean():.3f}", flush=True)
+    if a.head_only:
+        r = head_only_report(x, labels, train, test, a.modality, a.positions, _floats(a.lr)[0], a.epochs, a.batch,
+                             a.seed)
+        if a.out:
+            Path(a.out).write_text(json.dumps({"args": vars(a), "head_only": r}, indent=1))
+        return 0
     steps = sorted(int(s) for s in _floats(a.steps))
     results = []
     for pre in (int(s) for s in _floats(a.pretrain_steps)):
@@ -184,7 +263,7 @@ def main(argv=None) -> int:
 
                     enc = keras.models.clone_model(encoder)
                     enc.set_weights(encoder.get_weights())
-                r = run_setting(x, labels, train, test, a.modality, lr, warm, steps, a.batch, a.seed, enc)
+                r = run_setting(x, labels, train, test, a.modality, lr, warm, steps, a.batch, a.seed, enc, a.positions)
                 r.update(pretrain_steps=pre, pretrain_losses=pre_losses)
                 results.append(r)
     if a.out:

@@ -328,8 +328,25 @@ class AmigosTask:
         desc.update(amigos_n=int(own.size), amigos_train=stable_hash(own))
         return x.astype("float32"), desc
 
-    def pretrained_encoder(self, data, split, modality, params, seed, cv) -> tuple[Path, dict]:
-        """Path of the fold's pre-trained model (``.keras``), training it if not cached."""
+    def shared_corpus(self, data: AmigosData, split: Split, modality: str) -> tuple[np.ndarray, dict]:
+        """(segments, description) of the pre-training corpus shared by every fold (``--pretrain shared``):
+        the external corpora only (other people), never an AMIGOS segment; checked against the fold's test
+        segments all the same. The ECG has one only with ``$ECG_CORPORA_ROOT``."""
+        corpus = data.eeg_corpus if modality == "eeg" else data.ecg_corpus
+        if corpus is None:
+            from experiments.errors import UserError
+
+            raise UserError("--pretrain shared: the ECG encoder has no external corpus to pre-train on (expected "
+                            "ECG_CORPORA_ROOT=<folder of other people's ECG recordings>, or --pretrain fold, which "
+                            "pre-trains on each fold's training ECG)")
+        x = corpus.eeg if modality == "eeg" else corpus.ecg
+        test = (data.eeg if modality == "eeg" else data.ecg)[np.asarray(split.test, dtype=np.int64)]
+        check_no_test_content(x, test, f"shared {modality.upper()} pre-training corpus (fold {split.name})")
+        return x.astype("float32"), {"external": corpus.fingerprint, "external_n": len(corpus), "amigos_n": 0}
+
+    def pretrained_encoder(self, data, split, modality, params, seed, cv, scope: str = "fold") -> tuple[Path, dict]:
+        """Path of the pre-trained model (``.keras``), training it if not cached: the fold's own
+        (``scope="fold"``, the paper's protocol) or the one shared by every fold (``"shared"``)."""
         import keras
 
         from transformer_ssl.models import build_pretrain_model
@@ -337,27 +354,30 @@ class AmigosTask:
 
         p = {**PAPER_TRAINING, **params}
         mask = MaskConfig()
-        x, desc = self.pretrain_corpus(data, split, modality)
-        key = stable_hash({"corpus": desc, "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
-                           "modality": modality, "mask": mask.to_dict(), "seed": seed, **self.artefact_provenance(),
+        shared = scope == "shared"
+        x, desc = (self.shared_corpus if shared else self.pretrain_corpus)(data, split, modality)
+        tag = ("shared",) if shared else (cv, split.name)
+        key = stable_hash({"corpus": desc, "modality": modality, "mask": mask.to_dict(), "seed": seed,
+                           "segment_s": float(data.segments.params.segment_s), **self.artefact_provenance(),
+                           **({} if shared else {"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep)}),
                            **{k: p[k] for k in p if k.startswith("pretrain_")}})
-        path = data.cache_dir / "transformer_ssl" / "pretrained" / f"{modality}-{cv}-{split.name}-{key}.keras"
+        path = data.cache_dir / "transformer_ssl" / "pretrained" / f"{modality}-{'-'.join(tag)}-{key}.keras"
         info_path = path.with_suffix(".json")
         if path.is_file() and info_path.is_file():
             import json
 
             return path, {**json.loads(info_path.read_text()), "cached": True}
-        _say(f"{split.name}: MVP pre-training of the {modality.upper()} encoder on {len(x)} segments "
+        _say(f"{'every fold (shared)' if shared else split.name}: MVP pre-training of the {modality.upper()} encoder on {len(x)} segments "
              f"({desc['external_n']} external + {desc['amigos_n']} AMIGOS training), {p['pretrain_epochs']} epochs")
         keras.backend.clear_session()
-        keras.utils.set_random_seed(_seed(seed, "pretrain", modality, cv, split.name))
+        keras.utils.set_random_seed(_seed(seed, "pretrain", modality, *tag))
         model = build_pretrain_model(**self._modality_kwargs(modality, data))
         t0 = time.perf_counter()
         losses = pretrain(model, x, epochs=p["pretrain_epochs"], batch_size=p["pretrain_batch"],
                           peak_lr=p["pretrain_lr"], warmup_epochs=p["pretrain_warmup_epochs"], l2=p["pretrain_l2"],
-                          mask=mask, seed=_seed(seed, "masks", modality, cv, split.name))
+                          mask=mask, seed=_seed(seed, "masks", modality, *tag))
         info = {"losses": losses, "n_segments": len(x), **desc, "seconds": round(time.perf_counter() - t0, 1),
-                "key": key}
+                "key": key, "scope": scope}
         atomic_save_model(model, path)
         atomic_write_json(info_path, info)
         return path, {**info, "cached": False}
@@ -373,7 +393,8 @@ class AmigosTask:
         from transformer_ssl.schedules import StepDecay, WarmupLinearDecay
 
         p = {**PAPER_TRAINING, **params}
-        pre_path, pre_info = (self.pretrained_encoder(data, split, modality, params, options.seed, cv)
+        pre_path, pre_info = (self.pretrained_encoder(data, split, modality, params, options.seed, cv,
+                                                      scope=options.pretrain or "fold")
                               if pretrain_flag else (None, {}))
         key = stable_hash({"pretrained": pre_info.get("key"), "labels": stable_hash(labels), "target": target,
                            "train": stable_hash(split.train), "modality": modality, "seed": options.seed,
@@ -412,7 +433,8 @@ class AmigosTask:
         load_fold_state(model, state)
         info = {"final_loss": state.final_loss, "seconds": round(time.perf_counter() - t0, 1), "key": key,
                 "pretrained": pre_info.get("key"), "pretrain_final_loss": (pre_info.get("losses") or [None])[-1],
-                "pretrain_cached": pre_info.get("cached"), "pretrain_n_segments": pre_info.get("n_segments")}
+                "pretrain_cached": pre_info.get("cached"), "pretrain_n_segments": pre_info.get("n_segments"),
+                "pretrain_scope": pre_info.get("scope") if pretrain_flag else None}
         atomic_save_model(model, path)
         atomic_write_json(info_path, info)
         return path, {**info, "cached": False}
