@@ -36,6 +36,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if str(ROOT) not in sys.path:  # this checkout first, ahead of any installed copy of the packages
+    sys.path.insert(0, str(ROOT))
 CONFIG = dict(fusion="attx", direction="both", stages=(1, 2))
 #: metrics compiled into both training paths of figure 2: experiments.training.FoldTrainer compiles
 #: the loss alone, so the plain peer does too (an accuracy metric would cost it time ours never spends)
@@ -57,17 +59,22 @@ def _data(n: int, seed: int = 0):
     return x, keras.utils.to_categorical(rng.integers(0, 2, n), 2)
 
 
-def worker_plain(n: int, epochs: int, batch_size: int) -> dict:
-    """The plain peer: compile with defaults and :data:`METRICS` (as our path),
-    ``model.fit(x, y, batch_size, epochs, shuffle=True)``."""
+def _plain_model():
+    """The plain peer's model: compiled with defaults and :data:`METRICS` (as our path)."""
     import keras
 
     from attx_keras.models import build_model
 
-    x, y = _data(n)
     keras.utils.set_random_seed(0)
     model = build_model(**CONFIG)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=list(METRICS))
+    return model
+
+
+def _plain_fit(model, x, y, n: int, epochs: int, batch_size: int) -> dict:
+    """``model.fit(x, y, batch_size, epochs, shuffle=True)`` with a per-epoch clock."""
+    import keras
+
     ends = []
 
     class Clock(keras.callbacks.Callback):
@@ -79,40 +86,78 @@ def worker_plain(n: int, epochs: int, batch_size: int) -> dict:
     return _epoch_figures(t0, ends, n)
 
 
-def worker_ours(n: int, epochs: int, batch_size: int, folds: int = 1, repeat_alone: bool = False) -> dict:
-    """The project's path (experiments.training.FoldTrainer): ``folds`` folds of ``n`` windows each
-    drop a different third; together (vectorised on JAX) or, with ``repeat_alone``, one after the other."""
+def worker_pair(n: int, epochs: int, batch_size: int, repeats: int) -> dict:
+    """Figure 2 on this process's backend: the project's path (FoldTrainer) and the plain peer
+    (``model.fit``) warmed up (one call each: tracing, compilation), then ``repeats`` rounds of
+    ours, peer, each ``epochs`` epochs, steady throughput = the median epoch after the first of the call.
+    Beside them, in the same process: the matmul peak, FLOPs per sample, and batch-64 inference throughput."""
     import keras
 
     from attx_keras.models import build_model
+    from benchmarks.figure_rows import interleave
+    from benchmarks.limits import matmul_peak
+    from experiments.flops import count
     from experiments.training import FoldTrainer
 
-    total = n if folds == 1 else n * 3 // 2
-    x, y = _data(total)
-    train = [np.arange(total)] if folds == 1 else [np.arange(total)[np.arange(total) % folds != k] for k in range(folds)]
+    peak = matmul_peak()
+    x, y = _data(n)
+    plain = _plain_model()
     keras.utils.set_random_seed(0)
-    # jit=None picks XLA on TensorFlow for paper-sized folds only; this short run stands for one
-    trainer = FoldTrainer(build_model(**CONFIG), lambda: keras.optimizers.Adam(1e-3),
+    model = build_model(**CONFIG)
+    flops = count(model)
+    trainer = FoldTrainer(model, lambda: keras.optimizers.Adam(1e-3),
                           jit=True if keras.backend.backend() == "tensorflow" else None)
     assert not METRICS, "FoldTrainer compiles the loss alone; give the plain peer the same (METRICS = ())"
-    groups = [[t] for t in train] if repeat_alone else [train]
-    if folds == 1:  # per-epoch clock, as for the plain peer
+
+    def ours(k_epochs=epochs):
         ends = []
         t0 = time.perf_counter()
-        trainer.fit(x, y, train, batch_size=batch_size, epochs=epochs, seed=0,
+        trainer.fit(x, y, [np.arange(n)], batch_size=batch_size, epochs=k_epochs, seed=0,
                     log=lambda k, epoch, loss: ends.append(time.perf_counter()))
-        return _epoch_figures(t0, ends, total)
-    t0 = time.perf_counter()
-    for g in groups:  # first epoch: tracing and compilation, timed apart
-        trainer.fit(x, y, g, batch_size=batch_size, epochs=1, seed=0)
-    first = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    for g in groups:
-        trainer.fit(x, y, g, batch_size=batch_size, epochs=epochs - 1, seed=1)
-    steady = time.perf_counter() - t1
+        return _epoch_figures(t0, ends, n)
+
+    first = {"ours": ours(2)["first_epoch_s"], "plain": _plain_fit(plain, x, y, n, 2, batch_size)["first_epoch_s"]}
+    rounds = interleave({"ours": lambda: ours()["steady_samples_per_s"],
+                         "plain": lambda: _plain_fit(plain, x, y, n, epochs, batch_size)["steady_samples_per_s"]},
+                        repeats)
+    xb = {k: v[:64] for k, v in _data(64, seed=1)[0].items()}
+    model.predict_on_batch(xb)
+    inference = []
+    for _ in range(5):
+        t = time.perf_counter()
+        model.predict_on_batch(xb)
+        inference.append(64 / (time.perf_counter() - t))
+    return {"backend": keras.backend.backend(), "rounds": rounds, "first_epoch_s": first,
+            "peak": peak, "flops_per_sample": {"forward": flops["forward"], "train": flops["train"]},
+            "inference_samples_per_s": float(np.median(inference))}
+
+
+def worker_folds(n: int, epochs: int, batch_size: int, folds: int, repeats: int) -> dict:
+    """Figure 3 (JAX): ``folds`` folds (each drops a different third of ``n * 3 / 2`` windows) trained
+    together (vectorised) and one after the other, each warmed up once, then ``repeats`` interleaved
+    rounds of ``epochs`` epochs each; training samples per second of wall time per round."""
+    import keras
+
+    from attx_keras.models import build_model
+    from benchmarks.figure_rows import interleave
+    from experiments.training import FoldTrainer
+
+    total = n * 3 // 2
+    x, y = _data(total)
+    train = [np.arange(total)[np.arange(total) % folds != k] for k in range(folds)]
+    keras.utils.set_random_seed(0)
+    trainer = FoldTrainer(build_model(**CONFIG), lambda: keras.optimizers.Adam(1e-3))
     samples = sum(t.size for t in train)
-    return {"first_epoch_s": first, "steady_samples_per_s": samples * (epochs - 1) / steady,
-            "samples_per_epoch": samples}
+
+    def run(groups, k_epochs=epochs):
+        t = time.perf_counter()
+        for g in groups:
+            trainer.fit(x, y, g, batch_size=batch_size, epochs=k_epochs, seed=1)
+        return samples * k_epochs / (time.perf_counter() - t)
+
+    together, alone = [train], [[t] for t in train]
+    run(together, 1), run(alone, 1)  # tracing and compilation
+    return {"rounds": interleave({"together": lambda: run(together), "alone": lambda: run(alone)}, repeats)}
 
 
 def _epoch_figures(t0: float, ends: list, n: int) -> dict:
@@ -122,9 +167,10 @@ def _epoch_figures(t0: float, ends: list, n: int) -> dict:
             "epoch_s": epochs.tolist(), "samples_per_epoch": n}
 
 
-def worker_latency(repeats: int, path: str) -> dict:
+def worker_latency(repeats: int, path: str, rounds: int = 3) -> dict:
     """Batch-1 latency of the saved .keras model: ``model.predict`` (the usual call) and the
-    compiled ``predict_on_batch`` path; p50/p99 in ms over ``repeats`` calls after a warm-up."""
+    compiled ``predict_on_batch`` path; p50/p99 in ms over ``repeats`` calls after a warm-up, taken as
+    ``rounds`` interleaved rounds of ``repeats / rounds`` calls of each (their p50 per round kept)."""
     import keras
 
     from attx_keras.models import build_model
@@ -133,17 +179,26 @@ def worker_latency(repeats: int, path: str) -> dict:
     build_model(**CONFIG).save(path)
     model = keras.saving.load_model(path)
     x, _ = _data(1)
-    out = {}
-    for name, call in (("predict", lambda: model.predict(x, verbose=0)), ("predict_on_batch", lambda: model.predict_on_batch(x))):
+    calls = {"predict": lambda: model.predict(x, verbose=0), "predict_on_batch": lambda: model.predict_on_batch(x)}
+    for call in calls.values():
         for _ in range(10):
             call()
-        lat = []
-        for _ in range(repeats):
+    lat = {name: [] for name in calls}
+
+    def p50(name, call):
+        ms = []
+        for _ in range(max(1, repeats // rounds)):
             t = time.perf_counter()
             call()
-            lat.append((time.perf_counter() - t) * 1e3)
-        out[name] = {"p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
-    return out
+            ms.append((time.perf_counter() - t) * 1e3)
+        lat[name] += ms
+        return float(np.percentile(ms, 50))
+
+    from benchmarks.figure_rows import interleave
+
+    per_round = interleave({name: (lambda n=name, c=call: p50(n, c)) for name, call in calls.items()}, rounds)
+    return {name: {"p50_ms": float(np.percentile(lat[name], 50)), "p99_ms": float(np.percentile(lat[name], 99)),
+                   "round_p50_ms": per_round[name]} for name in calls}
 
 
 def worker_package(module: str) -> dict:
@@ -160,7 +215,7 @@ def worker_package(module: str) -> dict:
     return {"figures": rows}
 
 
-WORKERS = {"plain": worker_plain, "ours": worker_ours, "latency": worker_latency, "package": worker_package}
+WORKERS = {"pair": worker_pair, "folds": worker_folds, "latency": worker_latency, "package": worker_package}
 
 
 def run_worker(name: str, backend: str = "tensorflow", **kwargs) -> dict:
@@ -178,7 +233,7 @@ def run_worker(name: str, backend: str = "tensorflow", **kwargs) -> dict:
 # Figures
 # ---------------------------------------------------------------------------------------------
 
-def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
+def preprocessing_figures(minutes: float, cache: Path, rounds: int) -> list[dict]:
     """Figure 1 on a synthetic subject in the WESAD format (``minutes`` long, chest at 700 Hz)."""
     from attx_keras.data.synthetic import write_synthetic
     from attx_keras.data.wesad import load_pickle, read_subject
@@ -191,13 +246,12 @@ def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
     params = PipelineParams()
     windows_dir = cache / "bench-windows"
 
-    def best_of(fn, k=3):
-        best = np.inf
-        for _ in range(k):
+    def timed(fn):
+        def run():
             t = time.perf_counter()
             fn()
-            best = min(best, time.perf_counter() - t)
-        return best
+            return time.perf_counter() - t
+        return run
 
     def uncached():
         shutil.rmtree(windows_dir, ignore_errors=True)  # the windows and the file-digest memo
@@ -207,10 +261,18 @@ def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
     raw_bytes = sum(a.nbytes for dev in raw["signal"].values() for a in dev.values()) + raw["label"].nbytes
     del raw
     subject = read_subject(path)
-    t_load = best_of(lambda: load_pickle(path))
-    t_pipeline = best_of(lambda: preprocess_arrays(subject.ecg, subject.eda, subject.label, params))
-    t_uncached = best_of(uncached)
-    t_cached = best_of(lambda: load_subject_windows(path, params, windows_dir))
+    from benchmarks.figure_rows import interleave
+    from benchmarks.limits import copy_bandwidth
+
+    # interleaved rounds: load, pipeline, first run, cached re-run; each ratio per round against that round's load
+    t = {k: np.asarray(v) for k, v in interleave({
+        "load": timed(lambda: load_pickle(path)),
+        "pipeline": timed(lambda: preprocess_arrays(subject.ecg, subject.eda, subject.label, params)),
+        "uncached": timed(uncached), "cached": timed(lambda: load_subject_windows(path, params, windows_dir))},
+        rounds).items()}
+    t_load, t_pipeline, t_uncached, t_cached = (float(np.median(t[k])) for k in ("load", "pipeline", "uncached", "cached"))
+    bandwidth = copy_bandwidth()
+    pipeline_bytes = subject.ecg.nbytes + subject.eda.nbytes + subject.label.nbytes
     tracemalloc.start()
     preprocess_arrays(subject.ecg, subject.eda, subject.label, params)
     pipeline_peak = tracemalloc.get_traced_memory()[1]
@@ -222,64 +284,103 @@ def preprocessing_figures(minutes: float, cache: Path) -> list[dict]:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     size = f"{path.stat().st_size / 1e6:.0f} MB pickle, {minutes:g} min"
+    gbs = bandwidth["bytes_per_s"] / 1e9
     return [
-        _figure("1", "preprocessing: pipeline / raw load", t_pipeline / t_load, "<=", 1.0,
-                f"filter, z-score, resample, window {t_pipeline:.2f} s vs load {t_load:.2f} s ({size})"),
-        _figure("1", "preprocessing: first run / raw load", t_uncached / t_load, "", None,
-                f"{t_uncached:.2f} s: load + SHA-256 of the file + pipeline + cache write"),
-        _figure("1", "preprocessing: cached re-run / raw load", t_cached / t_load, "<=", 0.05,
-                f"{t_cached * 1e3:.1f} ms vs {t_load:.2f} s"),
+        _ratio_figure("1", "preprocessing: pipeline / raw load", t["pipeline"] / t["load"], "<=", 1.0,
+                      f"filter, z-score, resample, window {t_pipeline:.2f} s vs load {t_load:.2f} s ({size})"),
+        _ratio_figure("1", "preprocessing: first run / raw load", t["uncached"] / t["load"], "", None,
+                      f"{t_uncached:.2f} s: load + SHA-256 of the file + pipeline + cache write"),
+        _ratio_figure("1", "preprocessing: cached re-run / raw load", t["cached"] / t["load"], "<=", 0.05,
+                      f"{t_cached * 1e3:.1f} ms vs {t_load:.2f} s"),
+        _figure("1", "preprocessing: raw load bytes/s / memcpy bandwidth", raw_bytes / t_load / bandwidth["bytes_per_s"],
+                "", None, f"{raw_bytes / t_load / 1e9:.2f} GB/s of raw arrays ({raw_bytes / 1e6:.0f} MB) vs "
+                          f"np.copyto {gbs:.1f} GB/s (256 MB, best of 5)"),
+        _figure("1", "preprocessing: pipeline bytes/s / memcpy bandwidth",
+                pipeline_bytes / t_pipeline / bandwidth["bytes_per_s"], "", None,
+                f"{pipeline_bytes / t_pipeline / 1e9:.3f} GB/s of its input (ECG, EDA, labels: "
+                f"{pipeline_bytes / 1e6:.0f} MB) vs {gbs:.1f} GB/s"),
         _figure("1", "preprocessing: peak memory / raw arrays", peak / raw_bytes, "<=", 2.0,
                 f"{peak / 1e6:.0f} MB vs {raw_bytes / 1e6:.0f} MB (tracemalloc over the first run)",
-                note="the peak is in unpickling: a Python 2 pickle holds each array as a latin-1 string, "
-                     "which the unpickler's memo keeps until the end while the arrays are built"),
+                note="the peak is in unpickling: reading the largest array's string (UTF-8 bytes, then the "
+                     "decoded latin-1 string); strings leave the unpickler's memo once encoded"),
         _figure("1", "preprocessing: pipeline peak memory / raw arrays", pipeline_peak / raw_bytes, "", None,
                 f"{pipeline_peak / 1e6:.0f} MB above the loaded arrays: filter, z-score, resample, window"),
     ]
 
 
-def training_figures(n: int, epochs: int, batch: int, backends) -> tuple[list[dict], dict]:
-    plain = run_worker("plain", "tensorflow", n=n, epochs=epochs, batch_size=batch)
-    raw = {"plain_tensorflow": plain}
+def training_figures(n: int, epochs: int, batch: int, backends, repeats: int) -> tuple[list[dict], dict]:
+    """Figure 2 per backend: ours / the plain peer on the same backend (interleaved rounds), ours / TensorFlow's
+    plain fit (a second, cross-process figure), and training and inference FLOP/s / the backend's matmul peak."""
+    from benchmarks.figure_rows import ratio_stats
+
+    raw = {b: run_worker("pair", b, n=n, epochs=epochs, batch_size=batch, repeats=repeats) for b in backends}
+    if "tensorflow" not in raw:
+        raw["tensorflow"] = run_worker("pair", "tensorflow", n=n, epochs=epochs, batch_size=batch, repeats=repeats)
+    tf_plain = raw["tensorflow"].get("rounds", {}).get("plain")
     figures = []
     for backend in backends:
-        ours = run_worker("ours", backend, n=n, epochs=epochs, batch_size=batch)
-        raw[f"ours_{backend}"] = ours
-        if "error" in plain or "error" in ours:
-            figures.append(_figure("2", f"training throughput, {backend} / plain peer", None, ">=", 1.5,
-                                   plain.get("error") or ours.get("error")))
+        out = raw[backend]
+        goal = 1.0 if backend == "torch" else 1.2
+        if "error" in out:
+            figures.append(_figure("2", f"training throughput, {backend}: ours / plain fit on {backend}", None,
+                                   ">=", goal, out["error"]))
             continue
-        figures.append(_figure(
-            "2", f"training throughput, {backend} / plain peer", ours["steady_samples_per_s"] / plain["steady_samples_per_s"],
-            ">=", 1.5, f"{ours['steady_samples_per_s']:.0f} vs {plain['steady_samples_per_s']:.0f} samples/s; "
-                       f"first epoch {ours['first_epoch_s']:.1f} s vs {plain['first_epoch_s']:.1f} s; "
-                       f"metrics on both: {', '.join(METRICS) or 'none (loss only)'}"))
+        ours, plain = np.asarray(out["rounds"]["ours"]), np.asarray(out["rounds"]["plain"])
+        figures.append(_ratio_figure(
+            "2", f"training throughput, {backend}: ours / plain fit on {backend}", ours / plain, ">=", goal,
+            f"{np.median(ours):.0f} vs {np.median(plain):.0f} samples/s; first epoch "
+            f"{out['first_epoch_s']['ours']:.1f} s vs {out['first_epoch_s']['plain']:.1f} s"))
+        if backend != "tensorflow" and tf_plain:
+            # separate processes: the ratio of medians; its spread spans every pairing of the two sides' rounds
+            pairs = [o / p for o in ours for p in tf_plain]
+            s = ratio_stats(pairs)
+            figures.append(_figure("2", f"training throughput, {backend}: ours / plain fit on tensorflow",
+                                   float(np.median(ours) / np.median(tf_plain)), "", None,
+                                   f"{np.median(ours):.0f} vs {np.median(tf_plain):.0f} samples/s (other process); "
+                                   f"pairings {s['min']:.3g}-{s['max']:.3g}", note="cross-backend, no goal"))
+        figures += _efficiency_figures("2", f"AttX s12, {backend}", out["peak"], out["flops_per_sample"],
+                                       float(np.median(ours)), float(np.median(plain)), out["inference_samples_per_s"],
+                                       "batch 64")
     return figures, raw
 
 
-def fold_parallel_figures(n: int, epochs: int, batch: int, folds: int) -> tuple[list[dict], dict]:
-    together = run_worker("ours", "jax", n=n, epochs=epochs, batch_size=batch, folds=folds)
-    alone = run_worker("ours", "jax", n=n, epochs=epochs, batch_size=batch, folds=folds, repeat_alone=True)
-    raw = {"together": together, "alone": alone}
-    if "error" in together or "error" in alone:
-        return [_figure("3", f"fold-parallel ({folds} folds, JAX) / one after the other", None, ">=", 1.0,
-                        together.get("error") or alone.get("error"))], raw
-    return [_figure("3", f"fold-parallel ({folds} folds, JAX) / one after the other",
-                    together["steady_samples_per_s"] / alone["steady_samples_per_s"], ">=", 1.0,
-                    f"{together['steady_samples_per_s']:.0f} vs {alone['steady_samples_per_s']:.0f} samples/s",
-                    note="no goal set by the issue; >= 1.0 is where it pays")], raw
+def _efficiency_figures(item, name, peak, flops, ours, plain, inference, inference_batch) -> list[dict]:
+    """Training (ours, and the plain peer) and inference FLOP/s as a share of the matmul peak of the same process."""
+    gf = peak["flops_per_s"] / 1e9
+    return [
+        _figure(item, f"{name}: training FLOP/s / matmul peak", flops["train"] * ours / peak["flops_per_s"], "", None,
+                f"{flops['train'] / 1e6:.1f} MFLOP per sample (3x forward) x {ours:.3g} samples/s = "
+                f"{flops['train'] * ours / 1e9:.2f} GFLOP/s vs {gf:.1f} GFLOP/s ({peak['n']}^2 float32 GEMM, "
+                f"best of {len(peak['seconds'])}; median {peak['median_flops_per_s'] / 1e9:.1f}); plain peer "
+                f"{flops['train'] * plain / peak['flops_per_s']:.1%}"),
+        _figure(item, f"{name}: inference FLOP/s / matmul peak", flops["forward"] * inference / peak["flops_per_s"],
+                "", None, f"{flops['forward'] / 1e6:.1f} MFLOP per sample x {inference:.3g} samples/s "
+                          f"(predict_on_batch, {inference_batch}) vs {gf:.1f} GFLOP/s"),
+    ]
 
 
-def latency_figures(repeats: int, cache: Path) -> tuple[list[dict], dict]:
-    out = run_worker("latency", "tensorflow", repeats=repeats, path=str(cache / "bench-attx.keras"))
+def fold_parallel_figures(n: int, epochs: int, batch: int, folds: int, repeats: int) -> tuple[list[dict], dict]:
+    out = run_worker("folds", "jax", n=n, epochs=epochs, batch_size=batch, folds=folds, repeats=repeats)
+    name = f"fold-parallel ({folds} folds, JAX) / one after the other"
+    if "error" in out:
+        return [_figure("3", name, None, ">=", 1.0, out["error"])], out
+    together, alone = np.asarray(out["rounds"]["together"]), np.asarray(out["rounds"]["alone"])
+    return [_ratio_figure("3", name, together / alone, ">=", 1.0,
+                          f"{np.median(together):.0f} vs {np.median(alone):.0f} samples/s",
+                          note="no goal set by the issue; >= 1.0 is where it pays")], out
+
+
+def latency_figures(repeats: int, cache: Path, rounds: int) -> tuple[list[dict], dict]:
+    out = run_worker("latency", "tensorflow", repeats=repeats, path=str(cache / "bench-attx.keras"), rounds=rounds)
     if "error" in out:
         return [_figure("4", "inference latency p50 (ms)", None, "<=", 10.0, out["error"])], out
     fast, usual = out["predict_on_batch"], out["predict"]
     return [
         _figure("4", "inference latency p50, ms (predict_on_batch)", fast["p50_ms"], "<=", 10.0,
                 f"p99 {fast['p99_ms']:.1f} ms; model.predict p50 {usual['p50_ms']:.1f} ms, p99 {usual['p99_ms']:.1f} ms"),
-        _figure("4", "inference latency p50, predict_on_batch / model.predict", fast["p50_ms"] / usual["p50_ms"],
-                "<=", 1.0, "the compiled batch path against the usual call"),
+        _ratio_figure("4", "inference latency p50, predict_on_batch / model.predict",
+                      np.asarray(fast["round_p50_ms"]) / np.asarray(usual["round_p50_ms"]),
+                      "<=", 1.0, "the compiled batch path against the usual call"),
     ], out
 
 
@@ -303,7 +404,7 @@ def package_figures() -> tuple[list[dict], dict]:
             rows.append({"item": str(r.get("#", "5")), "figure": str(r.get("figure", "?")),
                          "value": float(value) if isinstance(value, (int, float)) and value == value else None,
                          "goal": str(r.get("goal") or ""), "met": r.get("met"), "detail": str(r.get("measured", "")),
-                         "note": ""})
+                         "note": "", **{k: r[k] for k in ("unstable", "spread", "ratios") if k in r}})
     return rows, raw
 
 
@@ -315,12 +416,22 @@ def _figure(item, name, value, op, goal, detail, note=""):
             "met": met, "detail": detail, "note": note}
 
 
+def _ratio_figure(item, name, ratios, op, goal, detail, note=""):
+    """A figure of per-round ratios (benchmarks.figure_rows.ratio_row), in this table's keys."""
+    from benchmarks.figure_rows import ratio_row
+
+    r = ratio_row(item, name, list(ratios), op, goal, detail)
+    return {"item": item, "figure": name, "value": r["value"], "goal": r["goal"], "met": r["met"],
+            "detail": r["measured"], "note": note, "unstable": r["unstable"], "spread": r["spread"],
+            "ratios": r["ratios"]}
+
+
 def render(figures: list[dict]) -> str:
     head = "| # | figure | value | goal | met | measured |\n|---|---|---|---|---|---|\n"
     rows = []
     for f in figures:
         value = "n/a" if f["value"] is None else f"{f['value']:.3g}"
-        met = {True: "yes", False: "**no**", None: "–"}[f["met"]]
+        met = "unstable" if f.get("unstable") else {True: "yes", False: "**no**", None: "–"}[f["met"]]
         rows.append(f"| {f['item']} | {f['figure']} | {value} | {f['goal']} | {met} | {f['detail']} |")
     return head + "\n".join(rows)
 
@@ -337,7 +448,8 @@ def main(argv=None) -> int:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--args", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--windows", type=int, default=512, help="training windows per fold (default 512)")
-    p.add_argument("--epochs", type=int, default=6, help="epochs per measurement, the first timed apart")
+    p.add_argument("--epochs", type=int, default=3, help="epochs per call, the first timed apart")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (ours, peer) per ratio")
     p.add_argument("--folds", type=int, default=3, help="folds trained together in figure 3")
     p.add_argument("--minutes", type=float, default=30, help="length of the synthetic subject of figure 1")
     p.add_argument("--repeats", type=int, default=300, help="calls timed for the latency")
@@ -363,17 +475,19 @@ def main(argv=None) -> int:
 
     todo = set(args.sections)
     if "1" in todo:
-        figures += section("1 preprocessing", lambda: preprocessing_figures(args.minutes, cache))
+        figures += section("1 preprocessing", lambda: preprocessing_figures(args.minutes, cache, args.rounds))
     if "2" in todo:
         f, raw["training"] = section("2 training throughput",
-                                     lambda: training_figures(args.windows, args.epochs, 16, args.backends))
+                                     lambda: training_figures(args.windows, args.epochs, 16, args.backends,
+                                                                       args.rounds))
         figures += f
     if "3" in todo:
         f, raw["fold_parallel"] = section("3 fold-parallel",
-                                          lambda: fold_parallel_figures(args.windows, args.epochs, 16, args.folds))
+                                          lambda: fold_parallel_figures(args.windows, args.epochs, 16, args.folds,
+                                                                                args.rounds))
         figures += f
     if "4" in todo:
-        f, raw["latency"] = section("4 latency", lambda: latency_figures(args.repeats, cache))
+        f, raw["latency"] = section("4 latency", lambda: latency_figures(args.repeats, cache, args.rounds))
         figures += f
     if "5" in todo:
         f, raw["packages"] = section("5 other packages", package_figures)

@@ -3,9 +3,12 @@
 1. fine-tuning throughput of the EEG recognizer (10 channels x 1280 samples, batch 8) through the
    project's training path (:class:`experiments.training.FoldTrainer`, as ``transformer_ssl.task``
    uses it) / the plain peer (``model.fit`` on NumPy arrays, compile defaults), steady state
-   (the second epoch), same model, data and backend (TensorFlow);
+   (the second epoch of each call), same model, data and backend (TensorFlow); goal 1.2 (issue 17).
+   Each ratio is the median of interleaved rounds (ours, peer, pre-training; benchmarks.figure_rows);
 2. MVP pre-training throughput (:func:`transformer_ssl.pretrain.pretrain`, masks drawn per batch)
    / the same plain peer: the cost of masking on the fly;
+5. training and inference FLOP/s (experiments.flops, counted from shapes) / the float32 matmul peak
+   measured in the same process (benchmarks.limits);
 3. single-segment inference latency of the saved ``.keras`` recognizer (``predict_on_batch``),
    p50 and p99 in ms; goal: real time (one 10-s segment in under 10 s on the machine).
 
@@ -59,56 +62,52 @@ def _data(seed=0):
     return x, y
 
 
-def plain_fit(epochs: int = 2) -> float:
-    """Steady-state samples/s of ``model.fit`` on arrays (the peer)."""
-    import keras
-
-    from transformer_ssl.models import build_recognizer
-
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(0)
-    x, y = _data()
-    model = build_recognizer(10)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
-    cb = _epoch_times()
-    model.fit({"eeg": x}, y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0, callbacks=[cb])
-    return N_SEGMENTS / float(np.median(np.diff(cb.ends)[1:]))
+def _per_epoch(ends) -> float:
+    """Steady samples/s of one call: its last epoch (the first absorbs tracing and the new data pipeline)."""
+    return N_SEGMENTS / float(np.diff(ends)[-1])
 
 
-def ours_finetune(epochs: int = 2) -> float:
-    """Steady-state samples/s of the task's fine-tuning path (FoldTrainer, CoupledL2Adam, StepDecay)."""
+def sides(epochs: int = 2) -> dict:
+    """The three training paths, built once, each a function of no argument returning steady samples/s:
+    ``plain`` (``model.fit`` on arrays, compile defaults: the peer), ``ours`` (the task's fine-tuning path:
+    FoldTrainer, CoupledL2Adam, StepDecay), ``pretrain`` (MVP pre-training, masks drawn per batch)."""
     import keras
 
     from experiments.training import FoldTrainer
-    from transformer_ssl.models import build_recognizer
+    from transformer_ssl.models import build_pretrain_model, build_recognizer
     from transformer_ssl.optimizers import CoupledL2Adam
+    from transformer_ssl.pretrain import pretrain
     from transformer_ssl.schedules import StepDecay
 
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(0)
     x, y = _data()
-    model = build_recognizer(10)
-    trainer = FoldTrainer(model, lambda: CoupledL2Adam(StepDecay(1e-4, 0.65, 90), l2=1e-5),
-                          loss="binary_crossentropy", jit=False)
-    ends = [time.perf_counter()]
-    trainer.fit({"eeg": x}, y, [np.arange(N_SEGMENTS)], batch_size=BATCH, epochs=epochs, seed=0,
-                log=lambda k, e, loss: ends.append(time.perf_counter()))
-    return N_SEGMENTS / float(np.median(np.diff(ends)[1:]))
-
-
-def ours_pretrain(epochs: int = 2) -> float:
-    import keras
-
-    from transformer_ssl.models import build_pretrain_model
-    from transformer_ssl.pretrain import pretrain
-
-    keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    x, _ = _data()
-    ends = [time.perf_counter()]
-    pretrain(build_pretrain_model(10), x, epochs=epochs, batch_size=BATCH, warmup_epochs=0.5,
-             log=lambda e, loss: ends.append(time.perf_counter()))
-    return N_SEGMENTS / float(np.median(np.diff(ends)[1:]))
+    plain = build_recognizer(10)
+    plain.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+    keras.utils.set_random_seed(0)
+    trainer = FoldTrainer(build_recognizer(10), lambda: CoupledL2Adam(StepDecay(1e-4, 0.65, 90), l2=1e-5),
+                          loss="binary_crossentropy", jit=False)
+    keras.utils.set_random_seed(0)
+    mvp = build_pretrain_model(10)
+
+    def run_plain():
+        cb = _epoch_times()
+        plain.fit({"eeg": x}, y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0, callbacks=[cb])
+        return _per_epoch(cb.ends)
+
+    def run_ours():
+        ends = [time.perf_counter()]
+        trainer.fit({"eeg": x}, y, [np.arange(N_SEGMENTS)], batch_size=BATCH, epochs=epochs, seed=0,
+                    log=lambda k, e, loss: ends.append(time.perf_counter()))
+        return _per_epoch(ends)
+
+    def run_pretrain():
+        ends = [time.perf_counter()]
+        pretrain(mvp, x, epochs=epochs, batch_size=BATCH, warmup_epochs=0.5,
+                 log=lambda e, loss: ends.append(time.perf_counter()))
+        return _per_epoch(ends)
+
+    return {"ours": run_ours, "plain": run_plain, "pretrain": run_pretrain,
+            "models": {"recognizer": trainer.model, "pretrain": mvp}}
 
 
 def latency(repeats: int = 20) -> dict:
@@ -132,15 +131,45 @@ def latency(repeats: int = 20) -> dict:
     return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
 
 
-def figures() -> list[dict]:
-    rows = []
-    plain = plain_fit()
-    ours = ours_finetune()
-    rows.append(_row("tssl-1", "EEG recognizer fine-tuning throughput, FoldTrainer / plain model.fit", ours / plain,
-                     ">=", 0.95, f"{ours:.2f} vs {plain:.2f} samples/s (10 x 1280 inputs, batch {BATCH}, TensorFlow)"))
-    pre = ours_pretrain()
-    rows.append(_row("tssl-2", "MVP pre-training throughput (masks per batch) / plain fine-tuning fit", pre / plain,
-                     ">=", 0.8, f"{pre:.2f} vs {plain:.2f} samples/s"))
+def inference_rate(model, batch: int = BATCH, repeats: int = 5) -> float:
+    """Median samples/s of ``predict_on_batch`` on ``batch`` segments (after one warm-up call)."""
+    x = _data()[0][:batch]
+    model.predict_on_batch(x)
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict_on_batch(x)
+        rates.append(batch / (time.perf_counter() - t))
+    return float(np.median(rates))
+
+
+def figures(rounds: int = 3) -> list[dict]:
+    from benchmarks.figure_rows import interleave, ratio_row
+    from benchmarks.limits import matmul_peak
+    from experiments.flops import count
+
+    peak = matmul_peak()
+    paths = sides()
+    models = paths.pop("models")
+    for run in paths.values():  # warm-up: tracing
+        run()
+    r = {k: np.asarray(v) for k, v in interleave(paths, rounds).items()}
+    ours, plain, pre = (float(np.median(r[k])) for k in ("ours", "plain", "pretrain"))
+    rows = [ratio_row("tssl-1", "EEG recognizer fine-tuning throughput, FoldTrainer / plain model.fit",
+                      r["ours"] / r["plain"], ">=", 1.2,
+                      f"{ours:.2f} vs {plain:.2f} samples/s (10 x 1280 inputs, batch {BATCH}, TensorFlow)"),
+            ratio_row("tssl-2", "MVP pre-training throughput (masks per batch) / plain fine-tuning fit",
+                      r["pretrain"] / r["plain"], ">=", 0.8, f"{pre:.2f} vs {plain:.2f} samples/s")]
+    gf = peak["flops_per_s"]
+    rec, mvp = count(models["recognizer"]), count(models["pretrain"])
+    rows.append(_row("tssl-5", "EEG recognizer: training FLOP/s / matmul peak", rec["train"] * ours / gf, "", None,
+                     f"{rec['train'] / 1e9:.2f} GFLOP per segment (3x forward) x {ours:.2f}/s = "
+                     f"{rec['train'] * ours / 1e9:.1f} GFLOP/s vs {gf / 1e9:.1f} GFLOP/s ({peak['n']}^2 float32 "
+                     f"GEMM, TensorFlow, best of {len(peak['seconds'])}); plain peer {rec['train'] * plain / gf:.1%}; "
+                     f"MVP pre-training {mvp['train'] * pre / gf:.1%}"))
+    rate = inference_rate(models["recognizer"])
+    rows.append(_row("tssl-5", "EEG recognizer: inference FLOP/s / matmul peak", rec["forward"] * rate / gf, "", None,
+                     f"{rec['forward'] / 1e9:.2f} GFLOP per segment x {rate:.2f}/s (predict_on_batch, {BATCH})"))
     lat = latency()
     rows.append(_row("tssl-3", "single-segment inference latency p50, ms (predict_on_batch, .keras reload)",
                      lat["p50_ms"], "<=", 10000.0, f"p99 {lat['p99_ms']:.0f} ms; goal: real time for a 10-s segment"))

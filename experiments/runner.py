@@ -32,6 +32,7 @@ from pathlib import Path
 from experiments import registry
 from experiments.console import PACKAGE_VERSION, fmt_seconds, print_now
 from experiments.errors import SweepError, UserInputError
+from experiments import phases
 from experiments.executors import LocalExecutor, make_executor
 from experiments.provenance import library_versions, provenance as make_provenance
 from experiments.spec import ExperimentSpec
@@ -160,6 +161,15 @@ def _current_backend() -> str:
     return keras.backend.backend()
 
 
+def _run_folds(task, jobs, prepared, first) -> list[dict]:
+    """The task's outputs for ``jobs``: one ``run_fold``, or ``run_folds`` for several (fold-parallel)."""
+    if len(jobs) > 1:
+        options = replace(first.options, model_path=first.options.model_path and
+                          str(Path(first.options.model_path).with_name("{fold}.keras")))
+        return task.run_folds(dict(first.config), [j.fold for j in jobs], prepared, dict(first.params), options)
+    return [task.run_fold(dict(first.config), first.fold, prepared, dict(first.params), first.options)]
+
+
 def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
     """Run the folds ``jobs`` of one row (in this process or a worker); store each record atomically.
 
@@ -189,12 +199,10 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
 
     set_global_seed(first.options.seed)
     t0 = time.perf_counter()
-    if len(jobs) > 1:
-        options = replace(first.options, model_path=first.options.model_path and
-                          str(Path(first.options.model_path).with_name("{fold}.keras")))
-        outs = task.run_folds(dict(first.config), [j.fold for j in jobs], prepared, dict(first.params), options)
-    else:
-        outs = [task.run_fold(dict(first.config), first.fold, prepared, dict(first.params), first.options)]
+    before = phases.totals()
+    with phases.phase("evaluation"):  # the fold's time outside its training (phases nest exclusively)
+        outs = _run_folds(task, jobs, prepared, first)
+    phase_s = {k: round(v / len(jobs), 3) for k, v in phases.since(before).items()}
     duration = (time.perf_counter() - t0) / len(jobs)
     import keras
 
@@ -223,6 +231,7 @@ def execute_jobs(jobs: tuple[Job, ...], store: bool = True) -> list[dict]:
             "data_fingerprint": job.fingerprint,
             "data_source": prepared.source,
             "duration_s": round(duration, 3),
+            "phase_s": phase_s,
             "trained_together": len(jobs),
             "options": {"jit": job.options.jit, "mixed_precision": bool(job.options.mixed_precision),
                         "precise_bn": bool(job.options.precise_bn),
@@ -330,8 +339,12 @@ def run_experiment(name: str | ExperimentSpec, profile: str | None = None, data_
     if results.exists() and not results.is_dir():
         raise NotADirectoryError(20, "not a folder", str(results))
     runner = make_executor(executor, jobs, backend, address=address, cpus=cpus_per_job, gpus=gpus_per_job)
-    task, prepared = _prepared(spec.task, json.dumps(params, sort_keys=True), data_root, str(cache_dir),
-                               allow_missing)
+    t_run = time.perf_counter()
+    spent: dict[str, float] = {}  # seconds per phase (experiments.phases), folds' from their records
+    before = phases.totals()
+    with phases.phase("data preparation"):
+        task, prepared = _prepared(spec.task, json.dumps(params, sort_keys=True), data_root, str(cache_dir),
+                                   allow_missing)
     sweep_backend = _sweep_backend(runner, backend)
     log(f"[{name}/{profile}] data: {prepared.source} (fingerprint {prepared.fingerprint})")
     todo, skipped = plan_jobs(spec, profile, prepared, task, data_root, cache_dir, results, options, rows,
@@ -350,6 +363,7 @@ def run_experiment(name: str | ExperimentSpec, profile: str | None = None, data_
     done = 0
     for unit, records in runner.map(partial(execute_jobs, store=not runner.remote), units):
         for job, record in zip(unit, records):
+            phases.add(spent, record.get("phase_s", {}))
             if runner.remote:
                 store_record(job.path, record)
             done += 1
@@ -363,7 +377,13 @@ def run_experiment(name: str | ExperimentSpec, profile: str | None = None, data_
     if render:
         from experiments.tables import write_table
 
-        summary["outputs"] = [str(p) for p in write_table(
-            spec, profile, results, want={**prov, "data_fingerprint": prepared.fingerprint},
-            task_name=task.name, profile_folds=len(task.folds(prepared, params)), log=log)]
+        with phases.phase("tables and figures"):
+            summary["outputs"] = [str(p) for p in write_table(
+                spec, profile, results, want={**prov, "data_fingerprint": prepared.fingerprint},
+                task_name=task.name, profile_folds=len(task.folds(prepared, params)), log=log)]
+    here = phases.since(before)  # this process: data preparation, tables (and folds when run locally)
+    for ph in ("data preparation", "tables and figures"):
+        spent[ph] = here.get(ph, 0.0)
+    summary["phase_s"] = spent
+    log(f"[{name}/{profile}] " + phases.line(spent, time.perf_counter() - t_run))
     return summary

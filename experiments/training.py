@@ -25,6 +25,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from experiments.phases import timed
+
 #: Steps per TensorFlow execution (one traced loop). An execution ends early at the end of an
 #: epoch's stream, so a fold with fewer batches than this still runs exactly its own steps.
 STEPS_PER_EXECUTION = 32
@@ -97,6 +99,7 @@ class FoldTrainer:
         self.optimizer_initial = _snapshot(self.optimizer.variables)
         self._steps = None  # JAX: the jitted step functions, traced on first use
 
+    @timed("training")
     def fit(self, x: dict[str, np.ndarray], y: np.ndarray, train_idx: Sequence[np.ndarray], *,
             batch_size: int, epochs: int, seed: int, log=None) -> list[FoldState]:
         """Train one copy per entry of ``train_idx`` (see the module docstring for the semantics).

@@ -185,9 +185,16 @@ def main(argv=None) -> int:
     unknown = sorted(set(args.figures) - set(FIGURES))
     if unknown:
         parser.error(f"figures: unknown {unknown}; expected any of {sorted(FIGURES)}")
+    import time
+
+    from experiments.phases import line
+
+    t0 = time.perf_counter()
     for name in args.figures or FIGURES:
         for path in FIGURES[name](args.profile, results):
             print(f"[rmmt figures] wrote {path}")
+    wall = time.perf_counter() - t0
+    print(f"[rmmt figures] {line({'tables and figures': wall}, wall)}")
     return 0
 
 

@@ -58,6 +58,7 @@ from experiments import metrics as M
 from experiments import references
 from experiments.cv import Split, check_disjoint, kfold_splits, loso_split, train_val_split
 from experiments.errors import UserInputError
+from experiments.phases import timed
 from experiments.store import stable_hash
 from experiments.task import Prepared, RunOptions
 from rmmt.config import DEFAULT_TRAIN, EMBED_DIM, LABEL_FS, ModelConfig
@@ -361,6 +362,7 @@ class MahnobValenceTask:
             var.assign(value)
         return self._model
 
+    @timed("training")  # the per-epoch validation selection included
     def train(self, model, train: list[TrialArrays], val: list[TrialArrays], config: dict, params: dict,
               options: RunOptions) -> dict:
         """Fit the compiled ``model`` in place on ``train`` windows (input standardisation adapted on

@@ -31,6 +31,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from experiments.phases import timed
+
 PACKAGE = "transformer_ssl"
 
 
@@ -177,6 +179,7 @@ class MaskedBatches(keras.utils.PyDataset):
         self._order = self._epoch_order()
 
 
+@timed("training")
 def pretrain(model: keras.Model, x: np.ndarray, *, epochs: int, batch_size: int, peak_lr: float = 5e-4,
              warmup_epochs: float = 30, l2: float = 5e-3, mask: MaskConfig = MaskConfig(), seed: int = 0,
              verbose: int = 0, log=None) -> list[float]:
