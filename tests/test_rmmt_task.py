@@ -297,3 +297,50 @@ def test_face_network_choice_and_random_refused_under_the_paper_profile(monkeypa
         task.backbone_spec(paper)
     monkeypatch.setenv("RMMT_ALLOW_RANDOM_BACKBONE", "1")
     assert task.backbone_spec(paper).random
+
+
+def test_quick_loso_profile_trains_on_8_subjects_of_12_and_the_5_fold_tables_keep_the_default_set():
+    """Table 5's quick profile (LOSO) runs on the 12-participant synthetic set: 12 folds, each with 8
+    training and 3 validation subjects (8 participants left 5 and 2); the 5-fold tables keep the
+    default 8-participant set, so their stored folds do not change."""
+    from experiments.configs.rmmt_mahnob import KFOLD, LOSO, LOSO_SYNTHETIC
+    from experiments.task import Prepared
+
+    loso, kfold = LOSO["quick"].params, KFOLD["quick"].params
+    assert loso["synthetic"] == LOSO_SYNTHETIC == {"n_participants": 12} and kfold["synthetic"] == {}
+    assert "12 participants" in LOSO["quick"].description and "8 participants" in KFOLD["quick"].description
+    trials = fake_trials(12, 6)
+    folds = MahnobValenceTask().folds(Prepared("f", "fake", RmmtData(trials, "fake backbone")), loso)
+    assert folds == [f"P{s}" for s in range(1, 13)]
+    for fold in folds:
+        split = fold_split(trials, fold, loso)
+        subj = lambda idx: {trials[i].subject for i in idx}  # noqa: E731
+        assert (len(subj(split.train)), len(subj(split.val)), subj(split.test)) == (8, 3, {int(fold[1:])})
+
+
+def test_synthetic_check_scores_every_loso_fold_like_the_tables():
+    """``python -m rmmt.synthetic_check`` reports ridge per LOSO fold as the tables do: RMSE over the
+    std of that fold's test labels, one entry per held-out subject and modality."""
+    from experiments import metrics as M
+    from rmmt.synthetic_check import ridge_scores
+
+    trials = fake_trials(4, 3)
+    groups = np.array([t.subject for t in trials])
+    per_fold = {}
+    scores = ridge_scores(trials, groups, per_fold=per_fold)
+    assert set(per_fold) == set(scores) == {"eeg", "face", "both"}
+    assert all(len(v) == 4 for v in per_fold.values())
+    rel, ccc = np.array(per_fold["eeg"]).T
+    assert np.all(rel > 0) and np.all(np.abs(ccc) <= 1)
+    # the first fold's figure, recomputed by hand (subject 1 held out)
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train = [t for t in trials if t.subject != 1]
+    test = [t for t in trials if t.subject == 1]
+    model = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(np.concatenate([t.eeg for t in train]),
+                                                                  np.concatenate([t.valence for t in train]))
+    y = np.concatenate([t.valence for t in test]).astype(np.float64)
+    p = model.predict(np.concatenate([t.eeg for t in test]))
+    assert rel[0] == pytest.approx(M.rmse(y, p) / y.std(), rel=1e-6)
