@@ -22,6 +22,8 @@ SAVE_MODELS     ?= 0
 PRECISE_BN      ?=
 # PRETRAIN: empty = the profile's (fold: per-fold MVP pre-training, the paper's); shared = once on the external corpora
 PRETRAIN        ?=
+# ZSCORE: empty = the profile's (subject: per-subject over all its segments, label-free); training = training segments only
+ZSCORE          ?=
 ALLOW_MISSING   ?= 0
 DEBUG           ?= 0
 on = $(if $(filter 1 yes true on,$(1)),$(2))
@@ -32,7 +34,7 @@ RUN = $(PY) -m experiments run --profile $(PROFILE) --results $(RESULTS) --jobs 
       --seed $(SEED) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) $(call on,$(MIXED_PRECISION),--mixed-precision) \
       $(call on,$(FOLD_PARALLEL),--fold-parallel) $(call on,$(SAVE_MODELS),--save-models) \
       $(if $(PRECISE_BN),$(if $(filter 1 yes true on,$(PRECISE_BN)),--precise-bn,--no-precise-bn)) \
-      $(if $(PRETRAIN),--pretrain $(PRETRAIN)) \
+      $(if $(PRETRAIN),--pretrain $(PRETRAIN)) $(if $(ZSCORE),--zscore $(ZSCORE)) \
       $(call on,$(ALLOW_MISSING),--allow-missing-subjects) $(call on,$(DEBUG),--debug) $(EXTRA)
 
 .DEFAULT_GOAL := help
@@ -41,7 +43,7 @@ TORCH_VERSION ?= 2.13.0
 
 help: ## list the targets
 	@echo "make TARGET [PROFILE=smoke|quick|paper] [DATA_ROOT=/path] [JOBS=N] [BACKEND=tensorflow|jax|torch]"
-	@echo "            [SEED=0] [MIXED_PRECISION=1] [FOLD_PARALLEL=1] [PRECISE_BN=0|1] [PRETRAIN=fold|shared] [SAVE_MODELS=1] [ALLOW_MISSING=1] [DEBUG=1]"
+	@echo "            [SEED=0] [MIXED_PRECISION=1] [FOLD_PARALLEL=1] [PRECISE_BN=0|1] [PRETRAIN=fold|shared] [ZSCORE=subject|training] [SAVE_MODELS=1] [ALLOW_MISSING=1] [DEBUG=1]"
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): setup.cfg setup.py

@@ -10,7 +10,7 @@ import importlib.util
 import os
 
 from experiments.errors import CliParser, format_error, run_cli
-from experiments.task import PRETRAIN_SCOPES
+from experiments.task import PRETRAIN_SCOPES, ZSCORE_SCOPES
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="transformer_ssl: MVP pre-training per fold (the paper's) or once on the external corpora "
                           "only, shared by every fold (leak-free, cheaper, a deviation shown in the table); default: "
                           "the profile's (fold); part of every fold's key")
+    run.add_argument("--zscore", choices=ZSCORE_SCOPES, default=None,
+                     help="transformer_ssl: per-subject z-score over all of the subject's segments (label-free "
+                          "calibration, default) or over the fold's training segments only; part of every fold's key")
     run.add_argument("--save-models", action="store_true",
                      help="keep each fold's trained model as <fold>.keras beside its record in RESULTS/runs/...")
     run.add_argument("--results", default="results", help="results folder (default: results)")
@@ -92,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="show the folds with (or without) precise batch-norm statistics (default: the profile's)")
     table.add_argument("--pretrain", choices=PRETRAIN_SCOPES, default=None,
                        help="show the folds of this pre-training scope (default: the profile's)")
+    table.add_argument("--zscore", choices=ZSCORE_SCOPES, default=None,
+                       help="show the folds of this z-score scope (default: the profile's)")
     return p
 
 
@@ -133,7 +138,7 @@ def main(argv=None) -> int:
 
         write_table_by_name(args.name, args.profile, args.results, seed=args.seed, backend=args.backend,
                             mixed_precision=args.mixed_precision, precise_bn=args.precise_bn,
-                            pretrain=args.pretrain)
+                            pretrain=args.pretrain, zscore=args.zscore)
         return 0
     from experiments.runner import run_experiment
     from experiments.task import RunOptions
@@ -142,7 +147,7 @@ def main(argv=None) -> int:
                    jobs=args.jobs, executor=args.executor, backend=args.backend,
                    options=RunOptions(seed=args.seed, verbose=args.verbose, jit=args.jit,
                                       mixed_precision=args.mixed_precision, fold_parallel=args.fold_parallel,
-                                      precise_bn=args.precise_bn, pretrain=args.pretrain,
+                                      precise_bn=args.precise_bn, pretrain=args.pretrain, zscore=args.zscore,
                                       save_models=args.save_models),
                    rows=args.rows, max_folds=args.max_folds, address=args.address,
                    cpus_per_job=args.cpus_per_job, gpus_per_job=args.gpus_per_job,

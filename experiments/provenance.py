@@ -13,6 +13,7 @@ backend            the Keras backend that trained the fold (``tensorflow``, ``ja
 precision          the dtype policy: ``float32`` or ``mixed_float16``
 precise_bn         whether batch-norm statistics were re-estimated exactly after training
 pretrain           where pre-training happened (``fold``, ``shared``; None: the task does not pre-train)
+zscore             what the per-subject z-score used (``subject``, ``training``; None: not such a task)
 seed               the seed of Python, NumPy and Keras before the fold
 keras              the Keras version, and ``backend_library`` the backend library's
                    (``tensorflow 2.21.0``): an upgrade can change the numbers
@@ -34,7 +35,7 @@ CORE_MODULES = ("experiments.training", "experiments.cv", "experiments.metrics",
                 "experiments.references", "experiments.batchnorm")
 #: packages a task depends on besides its own, unless the task lists its own ``code``
 DEFAULT_EXTRA_PACKAGES = ("preprocessing",)
-PROVENANCE_FIELDS = ("code_hash", "task_version", "backend", "precision", "precise_bn", "pretrain", "seed", "keras",
+PROVENANCE_FIELDS = ("code_hash", "task_version", "backend", "precision", "precise_bn", "pretrain", "zscore", "seed", "keras",
                      "backend_library")
 
 
@@ -137,4 +138,4 @@ def provenance(task, backend: str, options) -> dict:
     versions = library_versions(backend)
     return {"code_hash": task_code_hash(task), "task_version": str(task.version), "backend": backend,
             "precision": precision_name(options.mixed_precision), "precise_bn": bool(options.precise_bn),
-            "pretrain": getattr(options, "pretrain", None), "seed": int(options.seed), "keras": versions["keras"], "backend_library": versions["backend_library"]}
+            "pretrain": getattr(options, "pretrain", None), "zscore": getattr(options, "zscore", None), "seed": int(options.seed), "keras": versions["keras"], "backend_library": versions["backend_library"]}

@@ -353,7 +353,8 @@ def run_experiment(name: str | ExperimentSpec, profile: str | None = None, data_
     total = len(todo) + skipped
     units = group_jobs(todo, bool(options.fold_parallel) and hasattr(task, "run_folds"))
     flags = [f for f, on in (("mixed precision", options.mixed_precision), ("precise BN", options.precise_bn),
-                             ("shared pre-training", options.pretrain == "shared"), ("fold-parallel", len(units) < len(todo)),
+                             ("shared pre-training", options.pretrain == "shared"),
+                             ("z-score on training segments", options.zscore == "training"), ("fold-parallel", len(units) < len(todo)),
                              (f"jit={options.jit}", options.jit is not None),
                              ("saving models", options.save_models)) if on]
     log(f"[{name}/{profile}] code {prov['code_hash']}, {prov['backend']}, {prov['precision']}, seed {prov['seed']}")

@@ -230,6 +230,11 @@ def _pretrain(scope: str) -> str:
             "per-fold pre-training)" if scope == "shared" else "per fold (the paper's)")
 
 
+def _zscore(scope: str) -> str:
+    return ("on the fold's training segments only" if scope == "training" else
+            "on all of the subject's segments, test ones included (a label-free calibration, the paper's)")
+
+
 def _jit(records: list[dict]) -> str:
     counts = Counter(str((r.get("options") or {}).get("jit")) for r in records)
     names = {"None": "auto", "True": "on", "False": "off"}
@@ -274,7 +279,8 @@ def to_markdown(spec: ExperimentSpec, profile: str, df: pd.DataFrame, records: d
            f"{shown.get('backend_library') or '–'}; physio-fusion {PACKAGE_VERSION}",
            f"- Options: mixed precision {'on' if shown.get('precision') == 'mixed_float16' else 'off'}, "
            f"precise BN {_precise_bn(shown.get('precise_bn'))}, "
-           + (f"MVP pre-training {_pretrain(shown['pretrain'])}, " if shown.get("pretrain") else "") +
+           + (f"MVP pre-training {_pretrain(shown['pretrain'])}, " if shown.get("pretrain") else "")
+           + (f"per-subject z-score {_zscore(shown['zscore'])}, " if shown.get("zscore") else "") +
            f"fold-parallel {_on_off(all_recs, 'fold_parallel')}, jit {_jit(all_recs)}",
            f"- Folds: n/{profile_folds or 'N'} = the row's stored folds of this provenance / the folds the profile "
            f"asks for ({_completeness(df, spec, profile_folds)})",
@@ -360,7 +366,8 @@ def write_table(spec: ExperimentSpec, profile: str | None, results: str | Path, 
 
 def write_table_by_name(name: str, profile: str | None = None, results: str | Path = "results", *,
                         seed: int = 0, backend: str | None = None, mixed_precision: bool = False,
-                        precise_bn: bool | None = None, pretrain: str | None = None, log=print_now,
+                        precise_bn: bool | None = None, pretrain: str | None = None, zscore: str | None = None,
+                        log=print_now,
                         plots: bool = True) -> list[Path]:
     """The ``table`` command: re-render a registered experiment's table from stored folds, for
     the current code and the given seed, backend (default: this process's Keras backend),
@@ -376,7 +383,8 @@ def write_table_by_name(name: str, profile: str | None = None, results: str | Pa
         import keras
 
         backend = keras.backend.backend()
-    options = RunOptions(seed=seed, mixed_precision=mixed_precision, precise_bn=precise_bn, pretrain=pretrain)
+    options = RunOptions(seed=seed, mixed_precision=mixed_precision, precise_bn=precise_bn, pretrain=pretrain,
+                         zscore=zscore)
     options = options.resolved(spec.profile(profile or spec.default_profile).params)
     want = {**provenance(task, backend, options),
             "data_fingerprint": None}

@@ -14,6 +14,9 @@ from typing import Protocol
 
 #: where pre-training happens: per fold (the papers' protocol) or once, shared by every fold
 PRETRAIN_SCOPES = ("fold", "shared")
+#: what a per-subject z-score is computed on: all of the subject's segments (label-free calibration) or
+#: the fold's training segments only
+ZSCORE_SCOPES = ("subject", "training")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class RunOptions:
                      pre-training on the external corpora only, reused by every fold: leak-free,
                      cheaper, a deviation). None: the profile's ``pretrain_scope`` parameter (absent:
                      the task does not pre-train); part of every fold's key
+    zscore           what a task's per-subject z-score uses (transformer_ssl): ``"subject"`` (all of the
+                     subject's segments, test ones included: a label-free calibration, the paper's
+                     section 4.1.2) or ``"training"`` (the fold's training segments only). None: the
+                     profile's ``zscore`` parameter (absent: not such a task); part of every fold's key
     save_models      keep each fold's trained model: the task saves it to ``model_file(fold)``
     model_path       where the ``.keras`` file goes, set by the runner when ``save_models`` is
                      on: the fold record's path with ``.keras`` for ``.json``. When several folds
@@ -70,19 +77,23 @@ class RunOptions:
     fold_parallel: bool | None = False
     precise_bn: bool | None = None
     pretrain: str | None = None
+    zscore: str | None = None
     save_models: bool = False
     model_path: str | None = None
 
     def resolved(self, params: dict) -> "RunOptions":
-        """These options with ``precise_bn`` and ``pretrain`` set from the profile ``params`` where they are None."""
+        """These options with ``precise_bn``, ``pretrain`` and ``zscore`` set from the profile ``params``
+        (``precise_bn``, ``pretrain_scope``, ``zscore``) where they are None."""
         changes = {}
         if self.precise_bn is None:
             changes["precise_bn"] = bool(params.get("precise_bn", False))
-        if self.pretrain is None and params.get("pretrain_scope") is not None:
-            changes["pretrain"] = params["pretrain_scope"]
-        pretrain = changes.get("pretrain", self.pretrain)
-        if pretrain is not None and pretrain not in PRETRAIN_SCOPES:
-            raise ValueError(f"pretrain: expected one of {PRETRAIN_SCOPES}, got {pretrain!r}")
+        for field, param in (("pretrain", "pretrain_scope"), ("zscore", "zscore")):
+            if getattr(self, field) is None and params.get(param) is not None:
+                changes[field] = params[param]
+        for field, allowed in (("pretrain", PRETRAIN_SCOPES), ("zscore", ZSCORE_SCOPES)):
+            value = changes.get(field, getattr(self, field))
+            if value is not None and value not in allowed:
+                raise ValueError(f"{field}: expected one of {allowed}, got {value!r}")
         return replace(self, **changes) if changes else self
 
     def model_file(self, fold: str) -> str | None:

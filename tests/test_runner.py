@@ -68,9 +68,9 @@ def test_fold_records_hold_what_a_reader_needs(tmp_path):
                 "data_source", "y_true", "y_pred", "provenance", "profile_folds", "options"):
         assert key in rec
     prov = rec["provenance"]
-    assert set(prov) == {"code_hash", "task_version", "backend", "precision", "precise_bn", "pretrain", "seed",
-                         "keras", "backend_library"}
-    assert prov["pretrain"] is None  # the toy task does not pre-train
+    assert set(prov) == {"code_hash", "task_version", "backend", "precision", "precise_bn", "pretrain", "zscore",
+                         "seed", "keras", "backend_library"}
+    assert prov["pretrain"] is None and prov["zscore"] is None  # the toy task neither pre-trains nor z-scores
     assert prov["precision"] == "float32" and prov["backend"] == rec["backend"] and prov["seed"] == 0
     assert prov["precise_bn"] is False  # the toy profile does not ask for it
     import keras

@@ -266,6 +266,8 @@ def test_pretrain_scope_comes_from_the_profile_unless_asked():
 
     params = registry.get("amigos_fused").profile("paper").params
     assert RunOptions().resolved(params).pretrain == "fold"
+    assert RunOptions().resolved(params).zscore == "subject"
+    assert RunOptions(zscore="training").resolved(params).zscore == "training"
     assert RunOptions(pretrain="shared").resolved(params).pretrain == "shared"
     assert RunOptions().resolved({}).pretrain is None          # a task that does not pre-train
     with pytest.raises(ValueError, match="pretrain: expected one of"):
@@ -297,3 +299,57 @@ def test_shared_pretraining_is_one_encoder_for_every_fold_and_cv_and_is_shown(tm
     rec2 = json.loads((tmp_path / "results/runs/amigos/smoke/eeg-pt-arousal-subjects/fold0.json").read_text())
     assert rec2["recognizer"]["pretrain_cached"] is True and rec2["recognizer"]["pretrained"] == rec["recognizer"]["pretrained"]
     assert len(list((tmp_path / "cache/transformer_ssl/pretrained").glob("*.keras"))) == 1
+
+
+def test_training_zscore_is_raw_signal_standardised_with_training_statistics_only():
+    """Stored segments are z-scored per subject over all segments; re-standardising them on the training
+    segments equals standardising the raw signal with training statistics, whatever the test segments hold."""
+    from transformer_ssl.task import training_zscore
+
+    rng = np.random.default_rng(0)
+    subject = np.repeat(["P01", "P02"], 6)
+    train = np.array([0, 1, 2, 3, 6, 7, 8, 9])
+    raw = rng.normal(3.0, 2.0, (12, 32, 2)) * np.where(subject == "P01", 1.0, 5.0)[:, None, None]
+
+    def stored(r):  # the pipeline's per-subject z-score over all segments
+        out = np.empty_like(r)
+        for s in ("P01", "P02"):
+            m = subject == s
+            out[m] = (r[m] - r[m].mean(axis=(0, 1))) / r[m].std(axis=(0, 1))
+        return out
+
+    got = training_zscore(stored(raw), subject, train)
+    for s in ("P01", "P02"):
+        m, tr = subject == s, np.intersect1d(np.flatnonzero(subject == s), train)
+        want = (raw[m] - raw[tr].mean(axis=(0, 1))) / raw[tr].std(axis=(0, 1))
+        np.testing.assert_allclose(got[m], want, rtol=1e-4, atol=1e-4)
+    changed = raw.copy()
+    changed[[4, 5, 10, 11]] = rng.normal(50.0, 9.0, (4, 32, 2))   # other test signals
+    again = training_zscore(stored(changed), subject, train)
+    np.testing.assert_allclose(again[train], got[train], rtol=1e-4, atol=1e-4)
+
+
+def test_training_zscore_errors_name_the_participant():
+    from experiments.errors import UserInputError
+    from transformer_ssl.task import training_zscore
+
+    x = np.random.default_rng(1).normal(size=(6, 8, 2)).astype("float32")
+    subject = np.array(["P01"] * 3 + ["P02"] * 3)
+    with pytest.raises(UserInputError, match="participant P02 has no training segment in fold3"):
+        training_zscore(x, subject, np.array([0, 1]), "fold3")
+    x[:, :, 1] = 0.0
+    with pytest.raises(UserInputError, match=r"participant P01, channel\(s\) \[1\] are flat"):
+        training_zscore(x, subject, np.array([0, 3]), "fold0")
+
+
+def test_zscore_training_reaches_the_pretraining_corpus_and_the_test_check():
+    from transformer_ssl.task import training_zscore
+
+    data = fake_data()
+    split = Split("fold0", np.r_[0:3, 5:8, 10:13, 15:18], np.r_[3:5, 8:10, 13:15, 18:20])
+    assert data.signals("eeg", split, "subject") is data.eeg
+    z = data.signals("eeg", split, "training")
+    np.testing.assert_array_equal(z, training_zscore(data.eeg, data.subject, split.train))
+    x, desc = AmigosTask().pretrain_corpus(data, split, "eeg", "training")
+    np.testing.assert_array_equal(x[3:], z[split.train])           # external first, then the re-standardised fold
+    assert data.signals("eeg", split, "training") is z                # cached for the fold

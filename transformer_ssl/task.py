@@ -161,6 +161,34 @@ def _say(message: str) -> None:
     print(f"  [transformer_ssl] {message}", flush=True)
 
 
+def training_zscore(x: np.ndarray, subject: np.ndarray, train: np.ndarray, fold: str = "") -> np.ndarray:
+    """``x`` (N, T, C) re-standardised per subject and channel with the statistics of that subject's
+    *training* segments only (``--zscore training``).
+
+    The stored segments are z-scored per subject over all of its segments (section 4.1.2, a label-free
+    calibration that sees the test segments' signals). A z-score is affine, so standardising them again
+    with the training segments' mean and std gives exactly the raw signal standardised with training
+    statistics. A subject without a training segment (subject-wise CV) has no such statistics: an error.
+    """
+    out = np.empty_like(x, dtype=np.float32)
+    is_train = np.zeros(len(x), dtype=bool)
+    is_train[np.asarray(train, dtype=np.int64)] = True
+    for s in np.unique(subject):
+        mine = subject == s
+        ref = x[mine & is_train]
+        if not len(ref):
+            raise UserInputError(f"--zscore training: participant {s} has no training segment in {fold or 'this fold'} "
+                                 "(expected a CV that keeps part of every participant in training: segments or "
+                                 "trials; or --zscore subject, the label-free per-subject calibration)")
+        mean = ref.mean(axis=(0, 1), dtype=np.float64)
+        std = ref.std(axis=(0, 1), dtype=np.float64)
+        if np.any(std == 0):
+            raise UserInputError(f"--zscore training: participant {s}, channel(s) {np.flatnonzero(std == 0).tolist()} "
+                                 f"are flat over the training segments of {fold or 'this fold'} (expected a varying signal)")
+        out[mine] = ((x[mine] - mean) / std).astype(np.float32)
+    return out
+
+
 class AmigosData:
     """What :meth:`AmigosTask.prepare` returns in ``Prepared.data``: the kept AMIGOS segments,
     the external pre-training corpora and the cache folder."""
@@ -175,6 +203,22 @@ class AmigosData:
 
     def __len__(self) -> int:
         return int(self.keep.size)
+
+    def signals(self, modality: str, split: Split | None = None, zscore: str | None = "subject") -> np.ndarray:
+        """(N, T, C) segments of ``modality`` as the fold's models see them: as stored (``zscore="subject"``,
+        per subject over all its segments) or re-standardised on the fold's training segments
+        (``"training"``, :func:`training_zscore`; cached per fold)."""
+        x = self.eeg if modality == "eeg" else self.ecg
+        if (zscore or "subject") == "subject":
+            return x
+        if zscore != "training" or split is None:
+            raise ValueError(f"zscore: expected 'subject' or 'training' (with a split), got {zscore!r}")
+        fold = (split.name, stable_hash(np.asarray(split.train)))
+        if self.__dict__.get("_zscored_fold") != fold:  # one fold's arrays at a time
+            self._zscored_fold, self._zscored = fold, {}
+        if modality not in self._zscored:
+            self._zscored[modality] = training_zscore(x, self.subject, split.train, split.name)
+        return self._zscored[modality]
 
 
 def select_segments(segments, max_trials: int | None, max_segments_per_trial: int | None) -> np.ndarray:
@@ -309,21 +353,23 @@ class AmigosTask:
         seconds = float(data.segments.params.segment_s) if data is not None else 10.0
         return dict(n_channels=10 if modality == "eeg" else 1, fs=128.0, input_seconds=seconds, modality=modality)
 
-    def pretrain_corpus(self, data: AmigosData, split: Split, modality: str) -> tuple[np.ndarray, dict]:
+    def pretrain_corpus(self, data: AmigosData, split: Split, modality: str,
+                        zscore: str = "subject") -> tuple[np.ndarray, dict]:
         """(segments (M, 1280, C), description) of the fold's pre-training corpus for ``modality``."""
         own = self.pretrain_indices(split)
+        signals = data.signals(modality, split, zscore)
         if modality == "eeg":
-            x = np.concatenate([data.eeg_corpus.eeg, data.eeg[own]])
+            x = np.concatenate([data.eeg_corpus.eeg, signals[own]])
             desc = {"external": data.eeg_corpus.fingerprint, "external_n": len(data.eeg_corpus)}
         else:
-            parts = [data.ecg[own]]
+            parts = [signals[own]]
             desc = {"external": None, "external_n": 0}
             if data.ecg_corpus is not None:
                 parts.insert(0, data.ecg_corpus.ecg)
                 desc = {"external": data.ecg_corpus.fingerprint, "external_n": len(data.ecg_corpus)}
         if modality == "ecg":
             x = np.concatenate(parts)
-        test = (data.eeg if modality == "eeg" else data.ecg)[np.asarray(split.test, dtype=np.int64)]
+        test = signals[np.asarray(split.test, dtype=np.int64)]
         check_no_test_content(x, test, f"fold {split.name} {modality.upper()} pre-training corpus")
         desc.update(amigos_n=int(own.size), amigos_train=stable_hash(own))
         return x.astype("float32"), desc
@@ -344,7 +390,8 @@ class AmigosTask:
         check_no_test_content(x, test, f"shared {modality.upper()} pre-training corpus (fold {split.name})")
         return x.astype("float32"), {"external": corpus.fingerprint, "external_n": len(corpus), "amigos_n": 0}
 
-    def pretrained_encoder(self, data, split, modality, params, seed, cv, scope: str = "fold") -> tuple[Path, dict]:
+    def pretrained_encoder(self, data, split, modality, params, seed, cv, scope: str = "fold",
+                           zscore: str = "subject") -> tuple[Path, dict]:
         """Path of the pre-trained model (``.keras``), training it if not cached: the fold's own
         (``scope="fold"``, the paper's protocol) or the one shared by every fold (``"shared"``)."""
         import keras
@@ -355,11 +402,13 @@ class AmigosTask:
         p = {**PAPER_TRAINING, **params}
         mask = MaskConfig()
         shared = scope == "shared"
-        x, desc = (self.shared_corpus if shared else self.pretrain_corpus)(data, split, modality)
+        x, desc = (self.shared_corpus(data, split, modality) if shared
+                   else self.pretrain_corpus(data, split, modality, zscore))
         tag = ("shared",) if shared else (cv, split.name)
         key = stable_hash({"corpus": desc, "modality": modality, "mask": mask.to_dict(), "seed": seed,
                            "segment_s": float(data.segments.params.segment_s), **self.artefact_provenance(),
-                           **({} if shared else {"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep)}),
+                           **({} if shared else {"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
+                                                 "zscore": zscore}),
                            **{k: p[k] for k in p if k.startswith("pretrain_")}})
         path = data.cache_dir / "transformer_ssl" / "pretrained" / f"{modality}-{'-'.join(tag)}-{key}.keras"
         info_path = path.with_suffix(".json")
@@ -393,12 +442,13 @@ class AmigosTask:
         from transformer_ssl.schedules import StepDecay, WarmupLinearDecay
 
         p = {**PAPER_TRAINING, **params}
+        zscore = options.zscore or "subject"
         pre_path, pre_info = (self.pretrained_encoder(data, split, modality, params, options.seed, cv,
-                                                      scope=options.pretrain or "fold")
+                                                      scope=options.pretrain or "fold", zscore=zscore)
                               if pretrain_flag else (None, {}))
         key = stable_hash({"pretrained": pre_info.get("key"), "labels": stable_hash(labels), "target": target,
                            "train": stable_hash(split.train), "modality": modality, "seed": options.seed,
-                           "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
+                           "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep), "zscore": zscore,
                            **self.artefact_provenance(), **{k: p[k] for k in p if k.startswith("finetune_")}})
         tag = "pt" if pretrain_flag else "scratch"
         name = f"{modality}-{tag}-{target}-{cv}-{split.name}-{key}.keras"
@@ -426,7 +476,7 @@ class AmigosTask:
         _say(f"{split.name}: fine-tuning the {modality.upper()} recognizer ({tag}) for {target} on "
              f"{len(split.train)} segments, {p['finetune_epochs']} epochs")
         t0 = time.perf_counter()
-        x = data.eeg if modality == "eeg" else data.ecg
+        x = data.signals(modality, split, zscore)
         trainer = FoldTrainer(model, make_opt, loss="binary_crossentropy", jit=options.jit)
         state = trainer.fit({modality: x}, labels.astype("float32")[:, None], [split.train], batch_size=batch,
                             epochs=p["finetune_epochs"], seed=_seed(options.seed, "order", split.name))[0]
@@ -513,7 +563,7 @@ class AmigosTask:
         if model_kind in ("eeg", "ecg"):
             path, info = self.recognizer(data, split, model_kind, pretrain_flag, target, labels, params, options, cv)
             model = keras.models.load_model(path)
-            x = data.eeg if model_kind == "eeg" else data.ecg
+            x = data.signals(model_kind, split, options.zscore)
             proba = model.predict({model_kind: x[split.test]}, batch_size=32, verbose=0)[:, 0]
             extra["recognizer"] = info
             n_params = model.count_params()
@@ -551,7 +601,7 @@ class AmigosTask:
         for m in ("eeg", "ecg"):
             paths[m], infos[m] = self.recognizer(data, split, m, pretrain_flag, target, labels, params, options, cv)
             recs[m] = keras.models.load_model(paths[m])
-            x = data.eeg if m == "eeg" else data.ecg
+            x = data.signals(m, split, options.zscore)
             feats.append(recognizer_features(recs[m]).predict({m: x}, batch_size=32, verbose=0))
         z = np.concatenate(feats, axis=1).astype("float32")
         keras.utils.set_random_seed(_seed(options.seed, "fusion", target, cv, split.name, pretrain_flag))

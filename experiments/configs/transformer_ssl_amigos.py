@@ -25,14 +25,14 @@ PROFILES = {
                                    k=2, n_folds=1, corpus_seconds=10.0, corpus_per_corpus=1, corpus_max_segments=2,
                                    pretrain_epochs=1, pretrain_warmup_epochs=0.5, pretrain_batch=4,
                                    finetune_epochs=1, finetune_batch=4, fusion_epochs=2, fusion_batch=4,
-                                   pretrain_scope="fold"),
+                                   pretrain_scope="fold", zscore="subject"),
                      "tests only: 2 synthetic participants x 2 trials x 1 segment, 2-fold CV (1 fold run), "
                      "1 epoch of pre-training and fine-tuning; numbers mean nothing"),
     "quick": Profile("quick", dict(n_participants=6, trial_seconds=45.0, max_trials=6, max_segments_per_trial=3,
                                    segment_s=4.0, k=5, n_folds=2, corpus_seconds=40.0, corpus_per_corpus=2,
                                    corpus_max_segments=12, pretrain_epochs=2, pretrain_warmup_epochs=0.5,
                                    pretrain_batch=8, finetune_epochs=2, finetune_batch=8, fusion_epochs=52,
-                                   fusion_batch=8, pretrain_scope="fold"),
+                                   fusion_batch=8, pretrain_scope="fold", zscore="subject"),
                      "CPU minutes, same model: 6 synthetic participants x 6 trials x 3 segments of 4 s (108 "
                      "segments of 4 s instead of ~23,000 of 10 s), 5-fold CV over segments with 2 folds run "
                      "(instead of 10), pre-training on 12 external + the fold's ~86 training segments for 2 "
@@ -42,7 +42,7 @@ PROFILES = {
                      "this profile checks the pipeline and the reference rows, not the paper"),
     "paper": Profile("paper", dict(n_participants=40, trial_seconds=45.0, max_trials=None, max_segments_per_trial=None,
                                    k=10, n_folds=None, corpus_seconds=600.0, corpus_per_corpus=4,
-                                   corpus_max_segments=None, pretrain_scope="fold", **_PAPER_TRAIN),
+                                   corpus_max_segments=None, pretrain_scope="fold", zscore="subject", **_PAPER_TRAIN),
                      "the paper's protocol: all participants and segments, 10-fold CV, pre-training 500 epochs "
                      "(warm-up 30), fine-tuning 100, fusion 52 epochs; batch 32 (not given by the paper); "
                      "for a GPU (about 2 training samples/s on 2 CPU cores)"),
@@ -124,7 +124,8 @@ _NOTES = (
     "Labels: high/low at the mean rating of the fold's training trials (each trial once); no test-only trial "
     "sets the threshold, but under the segment CV a test segment's own trial usually does (above). The "
     "per-subject z-score uses all of that subject's unlabeled signals, test segments included: a label-free "
-    "calibration. Masking, positional encoding, FFN width and batch sizes are assumptions "
+    "calibration (--zscore training / ZSCORE=training: from the fold's training segments only; the Options "
+    "line says which). Masking, positional encoding, FFN width and batch sizes are assumptions "
     "(transformer_ssl.models / .pretrain docstrings).",
 )
 
