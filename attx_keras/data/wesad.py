@@ -83,6 +83,9 @@ class RestrictedUnpickler(pickle._Unpickler):
     FORGET_CHARS = 1 << 16
 
     def find_class(self, module, name):
+        if not (name.isidentifier() and all(part.isidentifier() for part in module.split("."))):
+            # not a global at all: a truncated or corrupt stream read as a GLOBAL opcode
+            raise pickle.UnpicklingError(f"malformed global {module!r}.{name!r}")
         if (module, name) == ("_codecs", "encode"):
             return self._encode_and_forget
         if (module, name) in _ALLOWED_GLOBALS:
