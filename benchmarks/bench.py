@@ -12,7 +12,7 @@ Figures (issue 5), each printed with its goal and written to ``benchmarks/result
 3. fold-parallel training (K folds vectorised on JAX) / the same folds one after the other;
 4. single-window inference latency of the saved ``.keras`` AttX model (p50, p99);
 5. the other packages' figures: ``benchmarks/bench_transformer_ssl.py`` and ``benchmarks/bench_rmmt.py``
-   each expose ``figures() -> list[dict]`` (keys "#", "figure", "value", "goal", "met",
+   each expose ``figures(rounds=3) -> list[dict]`` (keys "#", "figure", "value", "goal", "met",
    "measured"); each runs in its own process, and a missing or failing module gives a row saying
    so instead of stopping the bench.
 
@@ -201,15 +201,15 @@ def worker_latency(repeats: int, path: str, rounds: int = 3) -> dict:
                    "round_p50_ms": per_round[name]} for name in calls}
 
 
-def worker_package(module: str) -> dict:
-    """Figure 5: ``benchmarks/<module>.py``'s ``figures()``, in this (separate) process."""
+def worker_package(module: str, rounds: int = 3) -> dict:
+    """Figure 5: ``benchmarks/<module>.py``'s ``figures(rounds)``, in this (separate) process."""
     import importlib.util
 
     path = HERE / f"{module}.py"
     spec = importlib.util.spec_from_file_location(module, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    rows = mod.figures()
+    rows = mod.figures(rounds=rounds)
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise TypeError(f"{path}: figures() returned {type(rows).__name__}, expected a list of dicts")
     return {"figures": rows}
@@ -384,7 +384,7 @@ def latency_figures(repeats: int, cache: Path, rounds: int) -> tuple[list[dict],
     ], out
 
 
-def package_figures() -> tuple[list[dict], dict]:
+def package_figures(rounds: int = 3) -> tuple[list[dict], dict]:
     """Figure 5: the rows of each other package's bench module, or one row saying why there are none."""
     rows, raw = [], {}
     for module, package in PACKAGE_BENCHES:
@@ -393,7 +393,7 @@ def package_figures() -> tuple[list[dict], dict]:
             rows.append(_figure("5", f"{package}: speed figures", None, "", None,
                                 f"benchmarks/{module}.py not present"))
             continue
-        out = run_worker("package", "tensorflow", module=module)
+        out = run_worker("package", "tensorflow", module=module, rounds=rounds)
         raw[module] = out
         if "error" in out:
             rows.append(_figure("5", f"{package}: speed figures", None, "", None,
@@ -490,7 +490,7 @@ def main(argv=None) -> int:
         f, raw["latency"] = section("4 latency", lambda: latency_figures(args.repeats, cache, args.rounds))
         figures += f
     if "5" in todo:
-        f, raw["packages"] = section("5 other packages", package_figures)
+        f, raw["packages"] = section("5 other packages", lambda: package_figures(args.rounds))
         figures += f
     table = render(figures)
     print(table)

@@ -14,7 +14,7 @@
    the 64 frames/s the video is resampled to (real time);
 4. training and inference FLOP/s (experiments.flops) / the float32 matmul peak of the same process.
 
-``figures() -> list[dict]`` returns rows with keys "#", "figure", "value", "goal", "met", "measured";
+``figures(rounds=3) -> list[dict]`` returns rows with keys "#", "figure", "value", "goal", "met", "measured";
 ``python benchmarks/bench_rmmt.py`` prints them as a Markdown table. About 1-2 minutes on 2 cores.
 """
 from __future__ import annotations
@@ -188,11 +188,12 @@ def face_crop_rate() -> dict:
     return {"fps": n_out / dt, "n": n_out, "fallback": n_fallback}
 
 
-def figures() -> list[dict]:
+def figures(rounds: int = 3) -> list[dict]:
+    """The RMMT rows of ``make bench``; ``rounds``: interleaved rounds per ratio (``--rounds``)."""
     rows = []
     from benchmarks.figure_rows import ratio_row
 
-    t = training_throughput()
+    t = training_throughput(rounds)
     epoch_plain = t["n_windows"] / t["plain"]
     rows.append(ratio_row("11.1", "RMMT training windows/s: task path (fit + per-epoch validation selection) / plain "
                           "model.fit", t["ratios"], ">=", 1.2,

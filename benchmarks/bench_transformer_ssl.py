@@ -12,7 +12,7 @@
 3. single-segment inference latency of the saved ``.keras`` recognizer (``predict_on_batch``),
    p50 and p99 in ms; goal: real time (one 10-s segment in under 10 s on the machine).
 
-``figures() -> list[dict]`` returns rows with keys "#", "figure", "value", "goal", "met", "measured";
+``figures(rounds=3) -> list[dict]`` returns rows with keys "#", "figure", "value", "goal", "met", "measured";
 ``python benchmarks/bench_transformer_ssl.py`` prints them as a Markdown table. About 1-2 minutes
 on 2 CPU cores (the encoder attends over 1281 steps).
 """
