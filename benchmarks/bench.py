@@ -95,7 +95,7 @@ def worker_pair(n: int, epochs: int, batch_size: int, repeats: int) -> dict:
 
     from attx_keras.models import build_model
     from benchmarks.figure_rows import interleave
-    from benchmarks.limits import matmul_peak
+    from benchmarks.limits import inference_rate, matmul_peak
     from experiments.flops import count
     from experiments.training import FoldTrainer
 
@@ -120,16 +120,10 @@ def worker_pair(n: int, epochs: int, batch_size: int, repeats: int) -> dict:
     rounds = interleave({"ours": lambda: ours()["steady_samples_per_s"],
                          "plain": lambda: _plain_fit(plain, x, y, n, epochs, batch_size)["steady_samples_per_s"]},
                         repeats)
-    xb = {k: v[:64] for k, v in _data(64, seed=1)[0].items()}
-    model.predict_on_batch(xb)
-    inference = []
-    for _ in range(5):
-        t = time.perf_counter()
-        model.predict_on_batch(xb)
-        inference.append(64 / (time.perf_counter() - t))
+    inference = inference_rate(model, {k: v[:64] for k, v in _data(64, seed=1)[0].items()})
     return {"backend": keras.backend.backend(), "rounds": rounds, "first_epoch_s": first,
             "peak": peak, "flops_per_sample": {"forward": flops["forward"], "train": flops["train"]},
-            "inference_samples_per_s": float(np.median(inference))}
+            "inference_samples_per_s": inference}
 
 
 def worker_folds(n: int, epochs: int, batch_size: int, folds: int, repeats: int) -> dict:

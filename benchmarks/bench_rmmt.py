@@ -135,6 +135,7 @@ def training_throughput(rounds: int = 3) -> dict:
 def latency() -> dict:
     import keras
 
+    from benchmarks.limits import inference_rate
     from experiments.flops import count
     from rmmt.face import BackboneSpec, build_backbone
     from rmmt.models import build_model
@@ -159,15 +160,9 @@ def latency() -> dict:
     t0 = time.perf_counter()
     backbone.predict(frames, batch_size=256, verbose=0)
     backbone_ms = 1000 * (time.perf_counter() - t0)
-    batch = {k: np.repeat(v, 64, axis=0) for k, v in x.items()}
-    model.predict_on_batch(batch)
-    rates = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        model.predict_on_batch(batch)
-        rates.append(64 / (time.perf_counter() - t0))
+    rate = inference_rate(model, {k: np.repeat(v, 64, axis=0) for k, v in x.items()})
     return {"p50_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99)), "backbone_ms": backbone_ms,
-            "rate_64": float(np.median(rates)), "forward_flops": count(model)["forward"]}
+            "rate_64": rate, "forward_flops": count(model)["forward"]}
 
 
 def face_crop_rate() -> dict:

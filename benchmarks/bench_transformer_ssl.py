@@ -131,21 +131,9 @@ def latency(repeats: int = 20) -> dict:
     return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
 
 
-def inference_rate(model, batch: int = BATCH, repeats: int = 5) -> float:
-    """Median samples/s of ``predict_on_batch`` on ``batch`` segments (after one warm-up call)."""
-    x = _data()[0][:batch]
-    model.predict_on_batch(x)
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        model.predict_on_batch(x)
-        rates.append(batch / (time.perf_counter() - t))
-    return float(np.median(rates))
-
-
 def figures(rounds: int = 3) -> list[dict]:
     from benchmarks.figure_rows import interleave, ratio_row
-    from benchmarks.limits import matmul_peak
+    from benchmarks.limits import inference_rate, matmul_peak
     from experiments.flops import count
 
     peak = matmul_peak()
@@ -167,7 +155,7 @@ def figures(rounds: int = 3) -> list[dict]:
                      f"{rec['train'] * ours / 1e9:.1f} GFLOP/s vs {gf / 1e9:.1f} GFLOP/s ({peak['n']}^2 float32 "
                      f"GEMM, TensorFlow, best of {len(peak['seconds'])}); plain peer {rec['train'] * plain / gf:.1%}; "
                      f"MVP pre-training {mvp['train'] * pre / gf:.1%}"))
-    rate = inference_rate(models["recognizer"])
+    rate = inference_rate(models["recognizer"], _data()[0][:BATCH])
     rows.append(_row("tssl-5", "EEG recognizer: inference FLOP/s / matmul peak", rec["forward"] * rate / gf, "", None,
                      f"{rec['forward'] / 1e9:.2f} GFLOP per segment x {rate:.2f}/s (predict_on_batch, {BATCH})"))
     lat = latency()

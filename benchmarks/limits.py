@@ -7,6 +7,8 @@ backend in use and a memcpy-style memory bandwidth; the bench divides achieved f
   CPU cores (about 0.1-0.5 s a product).
 - :func:`copy_bandwidth`: ``np.copyto`` of a ``megabytes`` float32 array into another, best of
   ``repeats``: bytes copied per second (each byte read once and written once).
+- :func:`inference_rate`: samples/s of a model's compiled ``predict_on_batch`` on one batch, the
+  achieved side of the inference FLOP/s figures.
 """
 from __future__ import annotations
 
@@ -52,3 +54,16 @@ def copy_bandwidth(megabytes: int = 256, repeats: int = 5) -> dict:
         seconds.append(time.perf_counter() - t)
     return {"bytes": src.nbytes, "bytes_per_s": src.nbytes / min(seconds),
             "median_bytes_per_s": src.nbytes / float(np.median(seconds))}
+
+
+def inference_rate(model, x, repeats: int = 5) -> float:
+    """Median samples/s of ``model.predict_on_batch(x)`` over ``repeats`` timed calls after one warm-up
+    call; ``x`` is one batch (an array or a dict of arrays with the same first dimension)."""
+    n = len(next(iter(x.values())) if isinstance(x, dict) else x)
+    model.predict_on_batch(x)
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict_on_batch(x)
+        rates.append(n / (time.perf_counter() - t))
+    return float(np.median(rates))

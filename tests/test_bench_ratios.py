@@ -22,3 +22,23 @@ def test_a_stable_figure_is_judged_an_unstable_one_is_not():
     unstable = ratio_row("2", "x", [1.0, 1.5, 1.3], ">=", 1.2, "d")
     assert unstable["met"] is None and unstable["unstable"] and "UNSTABLE" in unstable["measured"]
     assert ratio_row("2", "x", [1.3, 1.3], ">=", 1.2, "d")["unstable"]  # fewer than 3 rounds
+
+
+def test_inference_rate_counts_the_batch_and_warms_up_once(monkeypatch):
+    """benchmarks.limits.inference_rate: one warm-up call, then ``repeats`` timed calls; samples per second of
+    the batch, whether the batch is an array or a dict of arrays."""
+    import numpy as np
+
+    from benchmarks import limits
+
+    clock = iter(np.arange(0.0, 100.0, 0.5))       # every timed call takes 0.5 s
+    monkeypatch.setattr(limits.time, "perf_counter", lambda: float(next(clock)))
+
+    class Model:
+        calls = 0
+
+        def predict_on_batch(self, x):
+            Model.calls += 1
+
+    assert limits.inference_rate(Model(), np.zeros((8, 3)), repeats=4) == 16.0 and Model.calls == 5
+    assert limits.inference_rate(Model(), {"a": np.zeros((6, 2)), "b": np.zeros((6, 1))}, repeats=2) == 12.0
