@@ -200,6 +200,8 @@ class AmigosData:
         self.ecg = segments.ecg[keep]
         self.subject = segments.subject[keep]
         self.trial_key = segments.trial_key[keep]
+        self._zscored_fold, self._zscored = None, {}  # --zscore training: the current fold's arrays
+        self._features = None  # the classical features, once computed (AmigosTask.features)
 
     def __len__(self) -> int:
         return int(self.keep.size)
@@ -214,7 +216,7 @@ class AmigosData:
         if zscore != "training" or split is None:
             raise ValueError(f"zscore: expected 'subject' or 'training' (with a split), got {zscore!r}")
         fold = (split.name, stable_hash(np.asarray(split.train)))
-        if self.__dict__.get("_zscored_fold") != fold:  # one fold's arrays at a time
+        if self._zscored_fold != fold:  # one fold's arrays at a time
             self._zscored_fold, self._zscored = fold, {}
         if modality not in self._zscored:
             self._zscored[modality] = training_zscore(x, self.subject, split.train, split.name)
@@ -495,7 +497,7 @@ class AmigosTask:
         disk by data fingerprint, selection and code (label-free: the same for every fold)."""
         from transformer_ssl.features import segment_features
 
-        if getattr(data, "_features", None) is not None:
+        if data._features is not None:
             return data._features
         key = stable_hash({"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
                            "code": self.artefact_provenance()["code"]})
