@@ -285,8 +285,8 @@ def load_mahnob(root, params: MahnobParams | None = None, cache_dir=None, sessio
     labels_path : path or None
         The continuous-valence file when it is not ``<root>/lable_continous_Mahnob.mat``.
 
-    Example: the default synthetic dataset (6 participants x 4 sessions, 2 of them defective)
-    gives 22 trials and 2 skipped sessions.
+    Example: the default synthetic dataset (8 participants x 6 sessions, 2 of them defective)
+    gives 46 trials and 2 skipped sessions.
     """
     params = params or MahnobParams()
     root = Path(root)

@@ -427,6 +427,11 @@ class MahnobValenceTask:
 
         from experiments.references import is_reference
 
+        if options.mixed_precision:
+            from experiments.errors import UserError
+
+            raise UserError("--mixed-precision: rmmt trains in float32 only (expected the option off; the ReLU "
+                            "attention and the CCC loss are not checked in float16), so the header never claims it")
         trials = prepared.data.trials
         split = fold_split(trials, fold, params, seed=options.seed)
         train = [trials[i] for i in split.train]

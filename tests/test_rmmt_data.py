@@ -340,3 +340,18 @@ def test_copies_of_a_session_keep_their_names(tmp_path):
     shutil.copytree(src, dst)
     files = mahnob.session_files(dst)
     assert files.video.name == "P5-Rec1-x_C1 trigger _C_Section_6.avi" and files.bdf is None
+
+
+def test_synthetic_valence_is_on_the_real_label_files_scale():
+    """Overall, between-trial and within-trial std of the drawn valence within 1.5x of the real
+    lable_continous_Mahnob.mat (0.0705 / 0.053 / 0.039; rmmt.data.synthetic docstring), on tracks as long
+    as the default set's trials (12-24 s at 4 Hz)."""
+    from rmmt.data.synthetic import valence_track
+
+    rng = np.random.default_rng(0)
+    tracks = [valence_track(rng, int(rng.integers(48, 97))) for _ in range(400)]
+    overall = np.concatenate(tracks).std()
+    between = np.std([t.mean() for t in tracks])
+    within = np.sqrt(np.mean([t.var() for t in tracks]))
+    for name, got, real in (("overall", overall, 0.0705), ("between", between, 0.053), ("within", within, 0.039)):
+        assert real / 1.5 <= got <= real * 1.5, (name, got, real)

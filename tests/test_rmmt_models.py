@@ -224,3 +224,26 @@ def test_default_face_network_is_the_fer2013_expression_network():
 def test_builder_refuses_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_model(**kwargs)
+
+
+def test_face_embedding_cache_key_covers_code_backend_and_libraries(monkeypatch, tmp_path):
+    """The embedding cache key names the code hash of rmmt.face / rmmt.layers, the backend and the
+    library versions, and a change of the code hash gives another cache file."""
+    import experiments.provenance as provenance
+    from rmmt.face import BackboneSpec, backbone_key, trial_embeddings
+
+    key = backbone_key(BackboneSpec("tiny"), tmp_path)
+    assert {"code", "backend", "libraries"} <= set(key) and key["libraries"]
+
+    class Trial:
+        session = 7
+        frames_path = tmp_path / "frames.npy"
+
+        def frames(self):
+            return np.random.default_rng(0).integers(0, 255, (32, 48, 48), dtype=np.uint8)
+
+    np.save(Trial.frames_path, Trial().frames())
+    trial_embeddings([Trial()], BackboneSpec("tiny"), tmp_path, log_progress=None)
+    monkeypatch.setattr(provenance, "code_hash", lambda modules: "another-code-version")
+    trial_embeddings([Trial()], BackboneSpec("tiny"), tmp_path, log_progress=None)
+    assert len(list((tmp_path / "rmmt-face-embeddings").glob("session7-*.npy"))) == 2

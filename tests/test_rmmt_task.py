@@ -154,6 +154,7 @@ def test_smoke_profile_end_to_end(tmp_path, monkeypatch, smoke_cache):
     assert "F-Fusion" in table and "D-Fusion" in table and "RMMT" in table
     assert "FER2013 mini-Xception" in table and "frozen" in table  # the face network is named
     assert "Floor" in table and "Classical" in table and "CCC vs rmmt" in table
+    assert "Alignment warnings: " in table.split("\n- Profile:")[0]  # counted in the Data line
     records = list((results / "runs" / "mahnob-valence" / "smoke").glob("*/fold0.json"))
     assert len(records) == 5
     assert figures(["--profile", "smoke", "--results", str(results), "fig7", "fig8"]) == 0
@@ -344,3 +345,11 @@ def test_synthetic_check_scores_every_loso_fold_like_the_tables():
     y = np.concatenate([t.valence for t in test]).astype(np.float64)
     p = model.predict(np.concatenate([t.eeg for t in test]))
     assert rel[0] == pytest.approx(M.rmse(y, p) / y.std(), rel=1e-6)
+
+
+def test_mixed_precision_is_refused_not_claimed():
+    from experiments.errors import UserError
+    from experiments.task import RunOptions
+
+    with pytest.raises(UserError, match="--mixed-precision: rmmt trains in float32 only"):
+        MahnobValenceTask().run_fold({"model": "rmmt"}, "fold0", None, {}, RunOptions(mixed_precision=True))

@@ -179,21 +179,21 @@ _NOTES = (
 _KD_NOTE = "Loss: CCC + alpha * KD (eq. 21) for RMMT and MMT; CCC only for the other rows (and RMMT without KD)."
 
 EXPERIMENTS = (
-    ExperimentSpec("rmmt_table3", "RMMT Table 3: fusion methods (10-fold over trials, continuous valence)", TASK,
+    ExperimentSpec("rmmt_table3", "RMMT Table 3: fusion methods (the paper: 10-fold over trials; the profile line says what ran), continuous valence", TASK,
                    TABLE3_ROWS, KFOLD, METRICS, primary="ccc", compare_to="rmmt", notes=
                    _NOTES + (_KD_NOTE, "D-Fusion: face and EEG regressors each trained with their own CCC loss, "
                              "predictions fused 0.6 / 0.4 (eq. 26); the Fig. 7 sweep re-fuses the stored branch "
                              "predictions (rmmt_fig7_dfusion_sweep.png).")),
-    ExperimentSpec("rmmt_table4", "RMMT Table 4: comparison with other models (10-fold); quoted rows are not re-run",
+    ExperimentSpec("rmmt_table4", "RMMT Table 4: comparison with other models (the paper: 10-fold); quoted rows are not re-run",
                    TASK, TABLE4_ROWS, KFOLD, METRICS, primary="ccc", compare_to="rmmt", notes=
                    _NOTES + ("RSMT-E / RSMT-F: one stream with a self-attention Transformer (the same ReLU "
                              "attention, N layers) and the residual concat, CCC loss only.",)),
     ExperimentSpec("rmmt_table5", "RMMT Table 5: leave-one-subject-out", TASK, TABLE5_ROWS, LOSO, METRICS,
                    primary="ccc", compare_to="loso-rmmt", notes=
                    _NOTES + ("LOSO: the other subjects are split 8:2 into training and validation subjects.",)),
-    ExperimentSpec("rmmt_table6", "RMMT Table 6: ablations of the residual connection and the KD loss (10-fold)",
+    ExperimentSpec("rmmt_table6", "RMMT Table 6: ablations of the residual connection and the KD loss (the paper: 10-fold)",
                    TASK, TABLE6_ROWS, KFOLD, METRICS, primary="ccc", compare_to="rmmt", notes=_NOTES + (_KD_NOTE,)),
-    ExperimentSpec("rmmt_alpha", "RMMT Table 7 / Fig. 9: weight alpha of the KD loss (10-fold)", TASK, ALPHA_ROWS,
+    ExperimentSpec("rmmt_alpha", "RMMT Table 7 / Fig. 9: weight alpha of the KD loss (the paper: 10-fold)", TASK, ALPHA_ROWS,
                    KFOLD, METRICS, primary="ccc", compare_to="rmmt", notes=_NOTES,
                    profile_rows={"quick": QUICK_ALPHA_ROWS, "smoke": QUICK_ALPHA_ROWS}),
 )
