@@ -159,3 +159,20 @@ def test_diagnose_spread_is_zero_for_an_input_independent_feature():
     assert spread(const) == pytest.approx(0.0, abs=1e-9)
     varying = const + 0.1 * rng.normal(size=const.shape)
     assert 0.01 < spread(varying) < 1.0
+
+
+def test_diagnose_cls_report_finds_a_signal_that_is_a_small_share_of_a_constant():
+    """The --head-only measurement: a label carried by 1 % of a large shared constant is reported as a
+    small std/mean share, found by the linear probe, and learned by the head on standardised features."""
+    from transformer_ssl.diagnose import cls_report
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    f = np.ones((400, 256)) * rng.uniform(0.5, 1.0, 256) + 0.01 * (y[:, None] - 0.5) * rng.normal(size=256)
+    f += 0.001 * rng.normal(size=f.shape)
+    train, test = np.arange(300), np.arange(300, 400)
+    out = cls_report(f.astype("float32"), y, train, test, lr=1e-3, epochs=5, batch=32, seed=0,
+                     variants=("standardised",))
+    assert out["cls_std_over_mean"] < 0.02
+    assert out["probe_f1_macro"] > 0.9
+    assert out["standardised"][-1]["f1_macro"] > 0.9 and out["standardised"][-1]["dead_share"] < 0.5

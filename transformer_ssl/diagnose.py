@@ -21,6 +21,8 @@ threshold from the training trials only) and evaluated at each checkpoint step:
 std relative to its mean, a linear probe on it (standardised, logistic regression: is the
 information there?), and the recognizer's head trained alone on it, raw (as in the model), raw
 without dropout, and standardised (as a batch-norm layer would; not part of the model).
+``--head-only --mvp-epochs 0,3,7,15``: the same for the raw head, on the CLS_e of an encoder after
+those epochs of one MVP pre-training on the training segments.
 
 Optional MVP pre-training (``--pretrain-steps``) of the encoder on the training segments (the
 paper's masking, WarmupLinearDecay to 5e-4 over 10 % of the steps) before fine-tuning.
@@ -189,24 +191,65 @@ def head_only(f: np.ndarray, y: np.ndarray, train, test, lr: float, epochs: int,
     return rows
 
 
-def head_only_report(x, y, train, test, modality: str, positions: str, lr: float, epochs: int, batch: int,
-                     seed: int) -> dict:
-    """The CLS_e scale at step 0, a linear probe on it, and the head trained alone on it, raw and standardised."""
+def cls_report(f: np.ndarray, y: np.ndarray, train, test, lr: float, epochs: int, batch: int, seed: int,
+               variants=("raw", "raw_no_dropout", "standardised")) -> dict:
+    """For CLS_e features ``f`` (N, 256): their across-segment std relative to their mean, a linear probe
+    (standardised, logistic regression) and the head trained alone on them (:func:`head_only`) per variant."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     from experiments import metrics as M
 
-    f = cls_features(x, modality, positions, seed)
     mu, sd = f[train].mean(0), f[train].std(0)
     scaler = StandardScaler().fit(f[train])
     probe = LogisticRegression(max_iter=2000, C=0.1).fit(scaler.transform(f[train]), y[train])
-    out = {"positions": positions, "cls_std_over_mean": float(sd.mean() / np.abs(mu).mean()),
+    out = {"cls_std_over_mean": float(sd.mean() / np.abs(mu).mean()),
            "probe_f1_macro": M.f1_macro(y[test], probe.predict(scaler.transform(f[test])), labels=[0, 1])}
-    for name, kw in (("raw", {}), ("raw_no_dropout", {"dropout": 0.0}), ("standardised", {"standardise": True})):
-        out[name] = head_only(f, y, train, test, lr, epochs, batch, seed, **kw)
+    kwargs = {"raw": {}, "raw_no_dropout": {"dropout": 0.0}, "standardised": {"standardise": True}}
+    for name in variants:
+        out[name] = head_only(f, y, train, test, lr, epochs, batch, seed, **kwargs[name])
+    return out
+
+
+def head_only_report(x, y, train, test, modality: str, positions: str, lr: float, epochs: int, batch: int,
+                     seed: int) -> dict:
+    """The CLS_e scale at step 0, a linear probe on it, and the head trained alone on it, raw and standardised."""
+    out = {"positions": positions, **cls_report(cls_features(x, modality, positions, seed), y, train, test, lr,
+                                                epochs, batch, seed)}
     print(json.dumps(out), flush=True)
     return out
+
+
+def mvp_head_only_report(x, y, train, test, modality: str, pretrain_epochs: list[int], lr: float, epochs: int,
+                         batch: int, seed: int) -> list[dict]:
+    """Does MVP pre-training make CLS_e usable by the head? One pre-training of the encoder on the training
+    segments for ``max(pretrain_epochs)`` epochs (paper masking and optimiser, WarmupLinearDecay to 5e-4 over
+    10 % of it, batch ``batch``); after each listed epoch, :func:`cls_report` (raw head only) on the
+    encoder's CLS_e."""
+    import keras
+
+    from transformer_ssl.models import build_pretrain_model
+    from transformer_ssl.pretrain import MaskConfig, pretrain
+
+    keras.utils.set_random_seed(seed)
+    model = build_pretrain_model(x.shape[-1], 128.0, x.shape[1] / 128.0, modality=modality)
+    encoder, rows, t0 = model.get_layer(f"{modality}_encoder"), [], time.perf_counter()
+
+    def report(epoch: int, loss: float):
+        if epoch + 1 in pretrain_epochs:
+            f = encoder.predict(x, batch_size=32, verbose=0)[1]
+            rows.append({"pretrain_epoch": epoch + 1, "pretrain_steps": (epoch + 1) * -(-len(train) // batch),
+                         "mvp_loss": loss, "seconds": round(time.perf_counter() - t0),
+                         **cls_report(f, y, train, test, lr, epochs, batch, seed, variants=("raw",))})
+            print(json.dumps(rows[-1]), flush=True)
+
+    if 0 in pretrain_epochs:
+        report(-1, float("nan"))
+    total = max(pretrain_epochs)
+    if total:
+        pretrain(model, x[train], epochs=total, batch_size=batch, peak_lr=5e-4, warmup_epochs=max(0.1 * total, 0.5),
+                 l2=5e-3, mask=MaskConfig(), seed=seed, log=report)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -228,6 +271,8 @@ def main(argv=None) -> int:
                     help="instead: CLS_e scale at step 0, a linear probe on it, and the head trained alone on it "
                          "(raw, raw without dropout, standardised) for --epochs epochs at the first --lr")
     ap.add_argument("--epochs", type=int, default=20, help="with --head-only")
+    ap.add_argument("--mvp-epochs", default=None,
+                    help="with --head-only: instead, CLS_e after these epochs of one MVP pre-training (e.g. 0,3,7,15)")
     ap.add_argument("--cache", default="data")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
@@ -240,6 +285,12 @@ def main(argv=None) -> int:
     x = (seg.eeg if a.modality == "eeg" else seg.ecg)[keep]
     print(f"{len(keep)} segments of {a.segment_s:g} s ({train.size} train / {test.size} test, whole trials), "
           f"train positive share {labels[train].mean():.3f}, test {labels[test].mean():.3f}", flush=True)
+    if a.head_only and a.mvp_epochs:
+        r = mvp_head_only_report(x, labels, train, test, a.modality, [int(v) for v in _floats(a.mvp_epochs)],
+                                 _floats(a.lr)[0], a.epochs, a.batch, a.seed)
+        if a.out:
+            Path(a.out).write_text(json.dumps({"args": vars(a), "mvp_head_only": r}, indent=1))
+        return 0
     if a.head_only:
         r = head_only_report(x, labels, train, test, a.modality, a.positions, _floats(a.lr)[0], a.epochs, a.batch,
                              a.seed)
