@@ -456,7 +456,9 @@ def main(argv=None) -> int:
         print(json.dumps(WORKERS[args.worker](**json.loads(args.args))), flush=True)
         return 0
 
-    cache = Path(os.environ.get("PHYSIO_FUSION_CACHE", ROOT / "data"))
+    from experiments.store import default_cache_dir
+
+    cache = default_cache_dir()
     t0 = time.perf_counter()
     figures, raw = [], {}
 

@@ -14,6 +14,12 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def default_cache_dir() -> Path:
+    """Where synthetic datasets and preprocessed arrays live: ``$PHYSIO_FUSION_CACHE``, else
+    ``~/.cache/physio-fusion`` (the one default of the runner, the searches, rmmt and the benchmarks)."""
+    return Path(os.environ.get("PHYSIO_FUSION_CACHE", Path.home() / ".cache" / "physio-fusion"))
+
+
 @contextlib.contextmanager
 def _replacing(path: Path, suffix: str):
     """A temporary file name beside ``path`` (ending in ``suffix``) that replaces ``path`` with

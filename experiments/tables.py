@@ -87,6 +87,17 @@ def load_row_records(results: Path, task_name: str, profile: str, row: Row, para
     return records, other
 
 
+def latest_records(results: Path, task_name: str, spec: ExperimentSpec, row: str, profile: str) -> list[dict]:
+    """Stored folds of ``spec``'s row ``row`` under ``profile``, from the most recently finished code
+    version and dataset only (one provenance per figure, as per table); [] when none is stored."""
+    recs, _ = load_row_records(results, task_name, profile, spec.row(row), spec.profile(profile).params, {})
+    if not recs:
+        return []
+    latest = max(recs, key=lambda r: r.get("finished_at", ""))
+    key = (latest.get("data_fingerprint"), latest.get("provenance"))
+    return [r for r in recs if (r.get("data_fingerprint"), r.get("provenance")) == key]
+
+
 def _scale(metric: str, value: float) -> float:
     return 100.0 * value if metric in PERCENT_METRICS else value
 

@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from experiments.provenance import code_hash
-from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
+from experiments.store import atomic_write_bytes, cached_file_digest, default_cache_dir, file_digest, stable_hash
 from preprocessing.filters import butter_bandpass
 from rmmt.data import bdf as bdf_mod
 from rmmt.data import mahnob, video
@@ -279,7 +278,7 @@ def load_mahnob(root, params: MahnobParams | None = None, cache_dir=None, sessio
     params : MahnobParams
         Preprocessing parameters (default: the paper's).
     cache_dir : path or None
-        Cache folder (default: ``$PHYSIO_FUSION_CACHE`` or ``./data``).
+        Cache folder (default: :func:`experiments.store.default_cache_dir`).
     sessions : iterable of int or None
         Only these session ids (default: all in the label file).
     labels_path : path or None
@@ -290,7 +289,7 @@ def load_mahnob(root, params: MahnobParams | None = None, cache_dir=None, sessio
     """
     params = params or MahnobParams()
     root = Path(root)
-    cache_dir = Path(cache_dir or os.environ.get("PHYSIO_FUSION_CACHE", "data"))
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     labels_path = Path(labels_path) if labels_path else root / LABEL_FILE
     labels = mahnob.read_valence_labels(labels_path)
     folders = mahnob.find_session_folders(root)
