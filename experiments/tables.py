@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from experiments import metrics as M
+from experiments.metrics import metric_or_nan
 from experiments.console import PACKAGE_VERSION, print_now
 from experiments.errors import UserInputError
 from experiments.provenance import PROVENANCE_FIELDS
-from experiments.references import metric_or_nan
 from experiments.spec import ExperimentSpec, Row
 from experiments.store import atomic_write_text
 
