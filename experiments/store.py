@@ -50,6 +50,38 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return path
 
 
+def load_or_compute(path, compute, *, allow_pickle: bool = False):
+    """The array file ``path`` (``.npy``: one array; ``.npz``: a dict of its arrays) when it exists,
+    else ``compute()`` (an array, or a dict of arrays for ``.npz``), written to ``path`` atomically
+    (:func:`atomic_write_bytes`) and returned as computed; ``path`` None: computed, nothing written.
+
+    The one array cache of the project: the key of what ``path`` holds (file digests, parameters,
+    the pipeline's code version) is the caller's, in the file name.
+    """
+    import io
+
+    import numpy as np
+
+    if path is None:
+        return compute()
+    path = Path(path)
+    if path.suffix not in (".npy", ".npz"):
+        raise ValueError(f"cache file {path}: expected a name ending in .npy or .npz")
+    if path.is_file():
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=allow_pickle)
+        with np.load(path, allow_pickle=allow_pickle) as z:
+            return {k: z[k] for k in z.files}
+    value = compute()
+    buf = io.BytesIO()
+    if path.suffix == ".npy":
+        np.save(buf, value)
+    else:
+        np.savez(buf, **value)
+    atomic_write_bytes(path, buf.getvalue())
+    return value
+
+
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
