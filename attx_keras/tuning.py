@@ -49,7 +49,7 @@ import numpy as np
 
 from attx_keras.layers import DIRECTIONS
 from attx_keras.models import DEFAULT_WIDTHS, build_model
-from attx_keras.task import _subject_number, subject_groups
+from attx_keras.task import FitSettings, _subject_number, subject_groups
 from experiments.cv import loso_split
 from experiments.errors import UserInputError, format_error, run_cli
 from experiments.search import SearchCommand, SearchKey, best_path, make_tuner, project_name, space_of
@@ -231,7 +231,7 @@ def held_out_score(prepared, record: dict, params: dict, *, epochs: int, seed: i
     fold = record["test_subject"]
     hp = record["best_hyperparameters"]
     config = chosen_config(hp)
-    lr = hp.get("learning_rate", params.get("learning_rate", 1e-3))
+    lr = hp.get("learning_rate", FitSettings.of({**params, "epochs": epochs}).learning_rate)
     run_params = {**params, "epochs": epochs, "learning_rate": lr}
     set_global_seed(seed)
     out = WesadStressTask().run_fold(config, fold, prepared, run_params, RunOptions(seed=seed).resolved(run_params))
@@ -308,14 +308,15 @@ def search_fold(run, fold: str) -> dict:
     configuration retrained and scored on the held-out subject (``held_out``; reused when this
     fold's stored winner is the same search's same choice)."""
     args, params = run.args, run.params
-    epochs = args.epochs or params["epochs"]
+    settings = FitSettings.of(params)  # the profile's training settings (the held-out retraining's too)
+    epochs = args.epochs or settings.epochs
     record = run_search(run.prepared.data, fold, run.directory, profile=run.profile,
                         fingerprint=run.prepared.fingerprint, n_val_subjects=args.val_subjects, tuner=args.tuner,
-                        max_trials=args.max_trials, epochs=epochs, batch_size=params.get("batch_size", 16),
+                        max_trials=args.max_trials, epochs=epochs, batch_size=settings.batch_size,
                         seed=run.seed, tune_widths=args.tune_widths, tune_lr=args.tune_lr,
                         directions=[d.strip() for d in args.directions.split(",") if d.strip()],
                         stage_choices=[s.strip() for s in args.stage_sets.split() if s.strip()],
-                        learning_rate=params.get("learning_rate", 1e-3), jit=args.jit, verbose=args.verbose)
+                        learning_rate=settings.learning_rate, jit=args.jit, verbose=args.verbose)
     if not run.chief:
         return record
     held = _reusable_held_out(run.directory, record)

@@ -54,6 +54,7 @@ def test_a_root_missing_subjects_is_an_error_unless_allowed(wesad_root, tmp_path
 
 
 def test_synthetic_folder_carries_the_generator_version(tmp_path, monkeypatch):
+    import attx_keras.data.synthetic as S
     import attx_keras.task as T
     from experiments.provenance import code_hash
 
@@ -63,13 +64,13 @@ def test_synthetic_folder_carries_the_generator_version(tmp_path, monkeypatch):
     def fake_write(root, subjects, seed, minutes):  # records where the generator would write
         raise Written(str(root))
 
-    assert T.generator_version() == code_hash(T.GENERATOR_MODULES)[:8]
+    assert S.generator_version() == code_hash(S.GENERATOR_MODULES)[:8]
     monkeypatch.setattr(T, "write_synthetic", fake_write)
     params = {"n_subjects": 2, "minutes": 1}
     with pytest.raises(Written) as first:
         T.WesadStressTask().prepare(params, None, tmp_path)
-    assert str(first.value) == str(tmp_path / f"synthetic-wesad-1min-seed0-gen{T.generator_version()}")
-    monkeypatch.setattr(T, "code_hash", lambda modules: "0123456789abcdef")  # an edited generator
+    assert str(first.value) == str(tmp_path / f"synthetic-wesad-1min-seed0-gen{S.generator_version()}")
+    monkeypatch.setattr(S, "code_hash", lambda modules: "0123456789abcdef")  # an edited generator
     with pytest.raises(Written) as second:
         T.WesadStressTask().prepare(params, None, tmp_path)
     assert str(second.value) == str(tmp_path / "synthetic-wesad-1min-seed0-gen01234567")
