@@ -84,19 +84,19 @@ def run_search(task, prepared, params: dict, fold: str, directory, *, profile: s
     as ``<profile>/fold-<fold>/best.json``, on the chief only)."""
     from experiments.task import RunOptions
     from transformer_ssl.pipeline import fold_labels
-    from transformer_ssl.task import PAPER_TRAINING
+    from transformer_ssl.settings import FoldContext, TrainingSettings
 
     data = prepared.data
-    p = {**PAPER_TRAINING, **params}
+    s = TrainingSettings.of(params)
     split, train, val = search_split(task, data, params, cv, fold, seed)
     labels = fold_labels(data.segments, data.keep[split.train])[target][data.keep].astype("float32")[:, None]
     encoder_path = None
     if pretrain:
-        encoder_path, _ = task.pretrained_encoder(data, split, modality, params, RunOptions(seed=seed).seed, cv)
-    batch = p["finetune_batch"]
-    hypermodel = RecognizerHyperModel(modality, encoder_path, -(-len(train) // batch), p["finetune_decay_epochs"])
+        encoder_path, _ = task.pretrained_encoder(FoldContext(data, split, cv, s, RunOptions(seed=seed)), modality)
+    batch = s.finetune_batch
+    hypermodel = RecognizerHyperModel(modality, encoder_path, -(-len(train) // batch), s.finetune_decay_epochs)
     name = (lambda i: str(data.subject[i])) if cv == "subjects" else (lambda i: f"segment{int(data.keep[i])}")
-    epochs = epochs or p["finetune_epochs"]
+    epochs = epochs or s.finetune_epochs
     key = SearchKey(fold=fold, train=[name(i) for i in train], val=[name(i) for i in val], profile=profile,
                     fingerprint=prepared.fingerprint, space=hypermodel.space(), seed=seed, tuner="random",
                     extra={"epochs": epochs, "batch_size": batch, "objective": OBJECTIVE, "modality": modality,
