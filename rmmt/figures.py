@@ -27,7 +27,8 @@ import pandas as pd  # noqa: E402
 from experiments.configs.rmmt_mahnob import EXPERIMENTS  # noqa: E402
 from experiments.tables import latest_records  # noqa: E402
 from rmmt.config import D_FUSION_SWEEP, LABEL_FS  # noqa: E402
-from rmmt.task import MahnobValenceTask, regression_metrics  # noqa: E402
+from experiments.metrics import regression_metrics  # noqa: E402
+from rmmt.task import MahnobValenceTask  # noqa: E402
 
 METRICS = ("rmse", "pcc", "ccc")
 #: the registered RMMT tables whose stored folds the figures read

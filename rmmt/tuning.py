@@ -20,7 +20,7 @@ from experiments.errors import UserInputError, format_error, run_cli
 from experiments.search import SearchCommand, SearchKey, make_tuner, project_name, space_of
 from experiments.search import main as search_main
 from experiments.task import RunOptions
-from rmmt.config import DEFAULT_TRAIN, SEARCH_SPACE
+from rmmt.config import SEARCH_SPACE, TrainConfig
 from rmmt.task import MahnobValenceTask, builder_kwargs, fold_split
 
 OBJECTIVE = "val_ccc"
@@ -49,7 +49,8 @@ class RmmtHyperModel(_kt().HyperModel):
 
     def __init__(self, base_config: dict, params: dict, embed_dim: int, seed: int):
         super().__init__(name="rmmt", tunable=True)
-        self.base_config, self.params, self.embed_dim, self.seed = base_config, params, embed_dim, seed
+        self.base_config, self.embed_dim, self.seed = base_config, embed_dim, seed
+        self.settings = TrainConfig.of(params, base_config)  # the profile's training settings, read once
 
     def build(self, hp):
         import keras
@@ -57,14 +58,14 @@ class RmmtHyperModel(_kt().HyperModel):
         from rmmt.models import build_model, training_losses
 
         config = {**self.base_config, **declare(hp)}
-        model = build_model(**builder_kwargs(config, self.params, self.embed_dim))
-        losses, weights = training_losses(model, float(config.get("alpha", DEFAULT_TRAIN.alpha)))
+        model = build_model(**builder_kwargs(config, self.settings, self.embed_dim))
+        losses, weights = training_losses(model, self.settings.alpha)
         model.compile(optimizer=keras.optimizers.Adam(hp.get("learning_rate")), loss=losses, loss_weights=weights,
                       jit_compile=False)
         return model
 
     def fit(self, hp, model, train=None, val=None, **kwargs):
-        fit = MahnobValenceTask().train(model, train, val, self.base_config, self.params, RunOptions(seed=self.seed))
+        fit = MahnobValenceTask().train(model, train, val, self.settings, RunOptions(seed=self.seed))
         return {OBJECTIVE: fit["best_val_ccc"]}
 
 

@@ -12,6 +12,7 @@ import keras
 
 from experiments import registry
 from rmmt.models import build_model, training_losses, training_targets
+from rmmt.config import TrainConfig
 from rmmt.task import builder_kwargs
 
 CSV = Path(__file__).resolve().parents[1] / "rmmt" / "param_counts.csv"
@@ -27,7 +28,7 @@ def unique_rows() -> dict[str, dict]:
         for row in spec.runnable_rows:
             if (row.config or {}).get("reference"):
                 continue  # floor / classical: no model
-            kwargs = builder_kwargs(row.config, params)
+            kwargs = builder_kwargs(row.config, TrainConfig.of(params, row.config))
             key = json.dumps(kwargs, sort_keys=True)
             if key not in seen:
                 seen.add(key)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from experiments.cv import LeakageError, Split, check_disjoint
-from rmmt.task import (MahnobValenceTask, RmmtData, TrialArrays, fold_metrics, fold_split, make_windows,
-                       predict_trials, window_starts)
+from experiments.metrics import regression_fold_metrics
+from rmmt.task import MahnobValenceTask, RmmtData, TrialArrays, fold_split
+from rmmt.windows import make_windows, predict_trials, window_starts
 
 
 def fake_trials(n_subjects=6, per_subject=4, seed=0, embed=8):
@@ -98,7 +99,7 @@ def test_predict_trials_averages_overlapping_windows_back_to_the_trial():
 def test_fold_metrics_concatenate_trials():
     y = [np.array([0.0, 0.1, 0.2]), np.array([0.3, 0.2, 0.4])]
     p = [np.array([0.0, 0.1, 0.3]), np.array([0.3, 0.2, 0.4])]
-    pooled, per_trial = fold_metrics(y, p)
+    pooled, per_trial = regression_fold_metrics(y, p)
     assert pooled["rmse"] == pytest.approx(np.sqrt(0.01 / 6))
     assert per_trial["rmse"] == pytest.approx((np.sqrt(0.01 / 3) + 0) / 2)
 
