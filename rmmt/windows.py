@@ -1,14 +1,11 @@
 """RMMT's windows of label steps: a trial cut into windows of ``window`` steps with hop ``hop`` (the
 last one aligned to the trial's end; a trial shorter than one window edge-padded), and a whole
-trial predicted by averaging its overlapping windows' predictions (the padding dropped)."""
+trial predicted by averaging its overlapping windows' predictions (the padding dropped). A trial is
+any object with ``face`` (L, E), ``eeg`` (L, 192) and ``valence`` (L,) arrays
+(:class:`rmmt.task.TrialArrays`)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:  # the annotation only
-    from rmmt.task import TrialArrays
 
 
 def window_starts(n_steps: int, window: int, hop: int) -> np.ndarray:
@@ -30,7 +27,7 @@ def _pad(a: np.ndarray, window: int) -> np.ndarray:
     return np.pad(a, [(0, window - len(a))] + [(0, 0)] * (a.ndim - 1), mode="edge")
 
 
-def make_windows(trials: list[TrialArrays], window: int, hop: int, inputs: tuple[str, ...]):
+def make_windows(trials: list, window: int, hop: int, inputs: tuple[str, ...]):
     """(x dict of (n, window, ...) float32, y (n, window) float32) of every trial's windows."""
     xs = {k: [] for k in inputs}
     ys = []
@@ -44,7 +41,7 @@ def make_windows(trials: list[TrialArrays], window: int, hop: int, inputs: tuple
     return ({k: np.asarray(v, dtype=np.float32) for k, v in xs.items()}, np.asarray(ys, dtype=np.float32))
 
 
-def predict_trials(model, trials: list[TrialArrays], window: int, hop: int, outputs=("valence",),
+def predict_trials(model, trials: list, window: int, hop: int, outputs=("valence",),
                    batch_size: int = 64) -> list[dict]:
     """Per trial, output name -> (L,) predictions averaged over overlapping windows."""
     inputs = tuple(t.name for t in model.inputs)
