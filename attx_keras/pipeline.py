@@ -34,6 +34,7 @@ from experiments.store import cached_file_digest, file_digest, load_or_compute, 
 from preprocessing.filters import butter_bandpass, butter_lowpass
 from preprocessing.normalize import zscore
 from preprocessing.resample import resample
+from preprocessing.validation import check_option
 from preprocessing.windows import sliding_windows
 
 #: Hash of the source the cached windows depend on: this module, the WESAD reader and ``preprocessing``.
@@ -132,6 +133,7 @@ def condition_signal(x: np.ndarray, fs: float, modality: str, params: PipelinePa
     p = params
     x = check_signal(x, where)
     try:
+        check_option("modality", modality, ("ECG", "EDA"))
         if modality == "ECG":
             if fs <= 2 * p.ecg_band[1]:
                 _fail(where, f"sampling rate {fs:g} Hz",
@@ -143,8 +145,6 @@ def condition_signal(x: np.ndarray, fs: float, modality: str, params: PipelinePa
             else:
                 log.info("%s: %g Hz holds nothing above %g Hz; the %g Hz low-pass is skipped",
                          where, fs, fs / 2, p.eda_cutoff)
-        else:
-            raise ValueError(f"modality: expected 'ECG' or 'EDA', got {modality!r}")
         return resample(zscore(x), fs_in=fs, fs_out=p.fs_out)
     except PipelineInputError:
         raise

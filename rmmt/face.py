@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocessing.validation import check_option
 from rmmt.config import CROP, FRAMES_PER_STEP
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,7 @@ class BackboneSpec:
     seed: int = 0
 
     def __post_init__(self):
-        if self.kind not in BACKBONES:
-            raise ValueError(f"backbone: expected one of {BACKBONES}, got {self.kind!r}")
+        check_option("backbone", self.kind, BACKBONES)
         if self.weights is not None and not Path(self.weights).is_file():
             expected = ("the FER2013 mini-Xception .hdf5 model file" if self.kind == "fer2013" else
                         "a Keras weights file for ResNet50(include_top=False, input_shape=(48, 48, 3))")

@@ -61,6 +61,7 @@ from experiments.errors import UserInputError
 from experiments.phases import timed
 from experiments.store import stable_hash
 from experiments.task import Prepared, RunOptions
+from preprocessing.validation import check_option
 from rmmt.config import EMBED_DIM, LABEL_FS, ModelConfig, TrainConfig
 from rmmt.windows import make_windows, predict_trials
 
@@ -122,7 +123,7 @@ def fold_split(trials: list[TrialArrays], fold: str, params: dict, seed: int = 0
 
     kfold: ``fold`` = "fold<i>", i in 0..k-1; loso: ``fold`` = "P<participant>".
     """
-    protocol = params.get("protocol", "kfold")
+    protocol = check_option("protocol", params.get("protocol", "kfold"), PROTOCOLS)
     subjects = np.array([t.subject for t in trials])
     if protocol == "kfold":
         k = int(params.get("k", 10))
@@ -133,14 +134,13 @@ def fold_split(trials: list[TrialArrays], fold: str, params: dict, seed: int = 0
         train, val = train_val_split(base.train, None, val_fraction=float(params.get("val_fraction", 0.4)),
                                      seed=seed)
         return check_disjoint(Split(fold, np.sort(train), base.test, np.sort(val)))
-    if protocol == "loso":
-        if not fold.startswith("P") or not fold[1:].isdigit():
-            raise KeyError(f"fold {fold!r}: expected 'P<participant>' under leave-one-subject-out")
-        base = loso_split(subjects, int(fold[1:]))
-        train, val = train_val_split(base.train, subjects, val_fraction=float(params.get("val_fraction", 0.2)),
-                                     seed=seed)
-        return check_disjoint(Split(fold, np.sort(train), base.test, np.sort(val)), subjects)
-    raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
+    # loso
+    if not fold.startswith("P") or not fold[1:].isdigit():
+        raise KeyError(f"fold {fold!r}: expected 'P<participant>' under leave-one-subject-out")
+    base = loso_split(subjects, int(fold[1:]))
+    train, val = train_val_split(base.train, subjects, val_fraction=float(params.get("val_fraction", 0.2)),
+                                 seed=seed)
+    return check_disjoint(Split(fold, np.sort(train), base.test, np.sort(val)), subjects)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def test_cache_hit_and_keys(root, tmp_path, monkeypatch):
     (dict(ecg_band=(0.8, 64.0)), r"ecg_band: .*< 64"),
     (dict(fs=256.0), r"fs: AMIGOS's preprocessed signals are 128 Hz"),
     (dict(ecg_channel="ECG"), r"\['ECG'\] are not AMIGOS channels"),
-    (dict(max_nan_fraction=2.0), r"max_nan_fraction: expected a fraction 0-1"),
+    (dict(max_nan_fraction=2.0), r"max_nan_fraction: expected a fraction in \[0, 1\], got 2.0"),
 ])
 def test_params_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -27,6 +27,7 @@ import numpy as np
 from experiments.errors import UserInputError
 from experiments.store import cached_file_digest, file_digest, load_or_compute, stable_hash
 from preprocessing import ZScore, butter_bandpass
+from preprocessing.validation import check_positive_int
 from transformer_ssl.pipeline import PIPELINE_VERSION, external_root, filter_ecg
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,8 @@ class PretrainCorpus:
 
 
 def _check_max_segments(max_segments) -> None:
-    if max_segments is not None and (isinstance(max_segments, bool) or not isinstance(max_segments, (int, np.integer))
-                                     or max_segments < 1):
-        raise ValueError(f"max_segments: expected a positive integer or None, got {max_segments!r}")
+    if max_segments is not None:
+        check_positive_int("max_segments", max_segments)
 
 
 def _cached_recording(path: Path, root: Path, params: dict, cache_dir, folder: str, make):

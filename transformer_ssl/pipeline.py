@@ -51,6 +51,7 @@ import numpy as np
 from experiments.provenance import code_hash
 from experiments.store import cached_file_digest, file_digest, load_or_compute, stable_hash
 from preprocessing import ZScore, butter_bandpass, butter_lowpass
+from preprocessing.validation import check_fraction, check_option
 from transformer_ssl.data import amigos as amigos_reader
 from transformer_ssl.data.amigos import (ECG_LEFT, PAPER_EEG_CHANNELS, AmigosFormatError, find_participants,
                                          read_participant)
@@ -73,11 +74,9 @@ def filter_ecg(x: np.ndarray, fs: float, how: str = "bandpass", band=(0.8, 50.0)
                lowpass: float = 60.0, lowpass_order: int = 4) -> np.ndarray:
     """Zero-phase ECG filter along the last axis: the 0.8-50 Hz band-pass of order 8 (default) or the
     60 Hz low-pass of order 4 (``how="lowpass"``)."""
-    if how == "bandpass":
+    if check_option("how", how, ECG_FILTERS) == "bandpass":
         return butter_bandpass(x, band[0], band[1], fs, order=band_order, axis=-1)
-    if how == "lowpass":
-        return butter_lowpass(x, lowpass, fs, order=lowpass_order, axis=-1)
-    raise ValueError(f"ECG filter: expected one of {ECG_FILTERS}, got {how!r}")
+    return butter_lowpass(x, lowpass, fs, order=lowpass_order, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -124,8 +123,7 @@ class AmigosParams:
     def __post_init__(self):
         object.__setattr__(self, "eeg_band", tuple(float(b) for b in self.eeg_band))
         object.__setattr__(self, "ecg_band", tuple(float(b) for b in self.ecg_band))
-        if self.ecg_filter not in ECG_FILTERS:
-            raise ValueError(f"ecg_filter: expected one of {ECG_FILTERS}, got {self.ecg_filter!r}")
+        check_option("ecg_filter", self.ecg_filter, ECG_FILTERS)
         if len(self.ecg_band) != 2 or not 0 < self.ecg_band[0] < self.ecg_band[1] < self.fs / 2:
             raise ValueError(f"ecg_band: expected (low, high) Hz with 0 < low < high < {self.fs / 2:g}, "
                              f"got {self.ecg_band}")
@@ -142,14 +140,10 @@ class AmigosParams:
                              f"got {self.ecg_lowpass!r}")
         if self.baseline_s < 0:
             raise ValueError(f"baseline_s: expected >= 0 s, got {self.baseline_s!r}")
-        if self.threshold not in THRESHOLDS:
-            raise ValueError(f"threshold: expected one of {THRESHOLDS}, got {self.threshold!r}")
-        if self.threshold_scope not in SCOPES:
-            raise ValueError(f"threshold_scope: expected one of {SCOPES}, got {self.threshold_scope!r}")
-        if self.skip_policy not in SKIP_POLICIES:
-            raise ValueError(f"skip_policy: expected one of {SKIP_POLICIES}, got {self.skip_policy!r}")
-        if not 0.0 <= self.max_nan_fraction <= 1.0:
-            raise ValueError(f"max_nan_fraction: expected a fraction 0-1, got {self.max_nan_fraction!r}")
+        check_option("threshold", self.threshold, THRESHOLDS)
+        check_option("threshold_scope", self.threshold_scope, SCOPES)
+        check_option("skip_policy", self.skip_policy, SKIP_POLICIES)
+        check_fraction("max_nan_fraction", self.max_nan_fraction)
         unknown = [c for c in (*self.eeg_channels, self.ecg_channel) if c not in amigos_reader.CHANNELS]
         if unknown:
             raise ValueError(f"eeg_channels/ecg_channel: {unknown} are not AMIGOS channels "
@@ -328,8 +322,7 @@ def rating_threshold(ratings, how: str = "mean") -> float:
     r = np.asarray(ratings, dtype=float)
     if r.size == 0:
         raise ValueError("ratings: no rating to compute a threshold from")
-    if how not in THRESHOLDS:
-        raise ValueError(f"how: expected one of {THRESHOLDS}, got {how!r}")
+    check_option("how", how, THRESHOLDS)
     return float(np.mean(r) if how == "mean" else np.median(r))
 
 

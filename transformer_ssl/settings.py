@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from experiments.cv import Split
 from experiments.task import RunOptions
+from preprocessing.validation import check_option
 
 if TYPE_CHECKING:  # the annotation only: fold_data imports nothing from here
     from transformer_ssl.fold_data import AmigosData
@@ -84,12 +85,9 @@ def parse_config(config: dict) -> tuple[str, bool, str, str]:
         raise ValueError(f"config: unknown key(s) {sorted(unknown)}; expected model, pretrain, target, cv")
     model, target, cv = config.get("model"), config.get("target"), config.get("cv", "segments")
     pretrain = config.get("pretrain", True)
-    if model not in MODELS:
-        raise ValueError(f"config model: expected one of {MODELS}, got {model!r}")
-    if target not in TARGETS:
-        raise ValueError(f"config target: expected one of {TARGETS}, got {target!r}")
-    if cv not in CVS:
-        raise ValueError(f"config cv: expected one of {CVS}, got {cv!r}")
+    check_option("config model", model, MODELS)
+    check_option("config target", target, TARGETS)
+    check_option("config cv", cv, CVS)
     if not isinstance(pretrain, bool):
         raise ValueError(f"config pretrain: expected true or false, got {pretrain!r}")
     return model, pretrain, target, cv
