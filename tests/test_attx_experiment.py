@@ -81,10 +81,10 @@ def test_mixed_precision_keeps_the_output_softmax_in_float32():
 
     from attx_keras.models import build_model
 
-    plain = build_model("attx", "both", (1, 2), input_seconds=2)
+    plain = build_model("attx", direction="both", stages=(1, 2), input_seconds=2)
     keras.mixed_precision.set_dtype_policy("mixed_float16")
     try:
-        mixed = build_model("attx", "both", (1, 2), input_seconds=2)
+        mixed = build_model("attx", direction="both", stages=(1, 2), input_seconds=2)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     assert mixed.get_layer("classifier_fc2").compute_dtype == "float16"
@@ -182,7 +182,7 @@ def test_models_run_on_other_backends(backend, tmp_path):
             want = attx_numpy(*z, keras.ops.convert_to_numpy(layer.W), keras.ops.convert_to_numpy(layer.w_u), "both", score)
             for g, w in zip(got, want):
                 np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-        model = build_model("attx", "both", (1, 2), input_seconds=2)
+        model = build_model("attx", direction="both", stages=(1, 2), input_seconds=2)
         model.compile("adam", "categorical_crossentropy")
         x = {k: rng.normal(size=(4, 512, 1)).astype("float32") for k in ("ecg", "eda")}
         loss = model.train_on_batch(x, keras.utils.to_categorical([0, 1, 0, 1], 2))
