@@ -135,29 +135,32 @@ def model_name(fusion: str, direction: str, stages) -> str:
     return {"feature": "feature_fusion", "ecg": "unimodal_ecg", "eda": "unimodal_eda"}[fusion]
 
 
-def build_model(fusion: str = "attx", *, n_channels: int = 1, fs: float = 256, input_seconds: float = 10,
-                n_classes: int = 2, direction: str = "both", stages=None, score: str = "elementwise",
+def build_model(fusion: str = "attx", direction: str = "both", stages=None, input_seconds: float = 10,
+                fs: float = 256, n_classes: int = 2, score: str = "elementwise", *, n_channels: int = 1,
                 widths=DEFAULT_WIDTHS, name: str | None = None) -> keras.Model:
     """The paper's model (``fusion="attx"``, Fig. 2) or one of its baselines and ablations (Tables I-III).
+
+    The positional order (fusion, direction, stages, input_seconds, fs, n_classes, score) is the public
+    signature of the AttX package since its first issue; the knobs added later are keyword-only.
 
     Arguments:
         fusion: str, one of :data:`FUSIONS`: ``"attx"`` (AttX connections, eqs. 1-5, after ``stages``;
             default), ``"cross"`` (cross-connections without attention: the raw Z of the other
             modality concatenated), ``"feature"`` (feature-level fusion: the two heads' Y'
             concatenated, no connection), ``"ecg"`` / ``"eda"`` (unimodal: one input, one network).
-        n_channels: int >= 1, channels of each modality's input (default 1: one ECG lead, one EDA
-            signal).
-        fs: float, sampling rate of both inputs in Hz (default 256, the pipeline's output rate).
-        input_seconds: float, window length in s (default 10); T = input_seconds * fs must be a
-            whole number of samples, at least 64 (the network's total stride).
-        n_classes: int >= 2, classes of the softmax output (default 2: stress vs. non-stress).
         direction: str, one of :data:`~attx_keras.layers.DIRECTIONS`: ``"both"`` (Type III,
             default), ``"ecg_to_eda"``, ``"eda_to_ecg"`` (see README for the Type I/II labels, which
             the paper's text and Table I assign oppositely); used by "attx" and "cross" only.
         stages: subset of (1, 2, 3), the stages after which the streams are connected; default
             (1, 2) for "attx" / "cross"; must be empty (or None) for the other fusions.
+        input_seconds: float, window length in s (default 10); T = input_seconds * fs must be a
+            whole number of samples, at least 64 (the network's total stride).
+        fs: float, sampling rate of both inputs in Hz (default 256, the pipeline's output rate).
+        n_classes: int >= 2, classes of the softmax output (default 2: stress vs. non-stress).
         score: str, one of :data:`~attx_keras.layers.SCORES`: the AttX attention score,
             ``"elementwise"`` (one weight per time step and channel, default) or ``"per_step"``.
+        n_channels: int >= 1 (keyword-only), channels of each modality's input (default 1: one ECG
+            lead, one EDA signal).
         widths: three ints, the filters of stages 1-3 (default (16, 32, 64)); stage 4 and the EDA
             head use the last.
         name: str, the model's name (default from :func:`model_name`, e.g. ``"attx_both_s12"``).

@@ -103,3 +103,14 @@ def test_bad_arguments(kwargs, match):
 
 if __name__ == "__main__":
     print(f"wrote {write_param_counts(PARAM_COUNTS, expected_rows(), lambda row: build_model(**all_configs()[row]))}")
+
+
+def test_build_model_keeps_its_positional_signature():
+    """Issue 4's public form build_model(fusion, direction, stages, input_seconds, fs, n_classes, score)
+    builds the same model as the keyword form."""
+    a = build_model("attx", "ecg_to_eda", (1, 3), 2, 256, 3, "per_step")
+    b = build_model(fusion="attx", direction="ecg_to_eda", stages=(1, 3), input_seconds=2, fs=256, n_classes=3,
+                    score="per_step")
+    assert a.name == b.name and a.count_params() == b.count_params()
+    assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
+    assert a.output.shape == (None, 3)
