@@ -5,11 +5,14 @@ Connections for Deep Multimodal Wearable-based Emotion Recognition", ACII Worksh
 
 Modules
 -------
-data.wesad      reader of WESAD subject pickles (restricted unpickler)
-data.synthetic  writer of a synthetic WESAD in the same on-disk format (embedded default)
-pipeline        raw pickles -> 10-s windows at 256 Hz, cached on disk (section III-A)
-layers          the AttX layer (eqs. 1-5)
-models          the ECG SE-ResNet, the EDA CNN, AttX/cross/feature/unimodal models (Fig. 2)
-task            the experiment task: LOSO folds, training as section III-B
-tuning          keras-tuner HyperModel over direction x stage set
+data.wesad         reader of WESAD subject pickles (restricted unpickler)
+data.signal_files  readers of one ECG/EDA column of a wearable's text export (OpenSignals, simple, E4, CSV)
+data.synthetic     writer of a synthetic WESAD in the same on-disk format (embedded default), its generator version
+pipeline           raw pickles -> 10-s windows at 256 Hz, cached on disk (section III-A)
+layers             the AttX layer (eqs. 1-5)
+models             the ECG SE-ResNet, the EDA CNN, AttX/cross/feature/unimodal models (Fig. 2)
+features           classical ECG/EDA window features (the ``classical`` reference row)
+task               the experiment task: LOSO folds, training as section III-B (FitSettings)
+tuning             keras-tuner HyperModel over direction x stage set, its search_fold (experiments.search)
+predict            per-window stress probabilities of a saved model on a recording
 """

@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from preprocessing.validation import check_option
+
 DIRECTIONS = ("both", "ecg_to_eda", "eda_to_ecg")
 SCORES = ("elementwise", "per_step")
 
@@ -38,12 +40,8 @@ class AttX(keras.layers.Layer):
     def __init__(self, direction: str = "both", score: str = "elementwise",
                  w_initializer="glorot_uniform", wu_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction: expected one of {DIRECTIONS}, got {direction!r}")
-        if score not in SCORES:
-            raise ValueError(f"score: expected one of {SCORES}, got {score!r}")
-        self.direction = direction
-        self.score = score
+        self.direction = check_option("direction", direction, DIRECTIONS)
+        self.score = check_option("score", score, SCORES)
         self.w_initializer = keras.initializers.get(w_initializer)
         self.wu_initializer = keras.initializers.get(wu_initializer)
 

@@ -28,6 +28,7 @@ import keras
 from keras import layers
 
 from attx_keras.layers import DIRECTIONS, SCORES, AttX
+from preprocessing.validation import check_option, check_positive_int, input_length
 
 FUSIONS = ("attx", "cross", "feature", "ecg", "eda")
 ALL_STAGES = (1, 2, 3)
@@ -135,23 +136,47 @@ def model_name(fusion: str, direction: str, stages) -> str:
 
 
 def build_model(fusion: str = "attx", direction: str = "both", stages=None, input_seconds: float = 10,
-                fs: float = 256, n_classes: int = 2, score: str = "elementwise",
+                fs: float = 256, n_classes: int = 2, score: str = "elementwise", *, n_channels: int = 1,
                 widths=DEFAULT_WIDTHS, name: str | None = None) -> keras.Model:
-    """The paper's model (``fusion="attx"``) or a baseline.
+    """The paper's model (``fusion="attx"``, Fig. 2) or one of its baselines and ablations (Tables I-III).
 
-    fusion     "attx" (AttX at ``stages``), "cross" (cross-connections without attention at
-               ``stages``), "feature" (feature-level fusion of Y'), "ecg" / "eda" (unimodal)
-    direction  "both" (Type III), "ecg_to_eda", "eda_to_ecg" (see README for the Type I/II
-               labels, which the paper's text and Table I assign oppositely)
-    stages     subset of (1, 2, 3); default (1, 2) for attx/cross; must be empty otherwise
-    Inputs ``ecg`` and ``eda``, each (input_seconds * fs, 1); output softmax (n_classes).
+    The positional order (fusion, direction, stages, input_seconds, fs, n_classes, score) is the public
+    signature of the AttX package since its first issue; the knobs added later are keyword-only.
+
+    Arguments:
+        fusion: str, one of :data:`FUSIONS`: ``"attx"`` (AttX connections, eqs. 1-5, after ``stages``;
+            default), ``"cross"`` (cross-connections without attention: the raw Z of the other
+            modality concatenated), ``"feature"`` (feature-level fusion: the two heads' Y'
+            concatenated, no connection), ``"ecg"`` / ``"eda"`` (unimodal: one input, one network).
+        direction: str, one of :data:`~attx_keras.layers.DIRECTIONS`: ``"both"`` (Type III,
+            default), ``"ecg_to_eda"``, ``"eda_to_ecg"`` (see README for the Type I/II labels, which
+            the paper's text and Table I assign oppositely); used by "attx" and "cross" only.
+        stages: subset of (1, 2, 3), the stages after which the streams are connected; default
+            (1, 2) for "attx" / "cross"; must be empty (or None) for the other fusions.
+        input_seconds: float, window length in s (default 10); T = input_seconds * fs must be a
+            whole number of samples, at least 64 (the network's total stride).
+        fs: float, sampling rate of both inputs in Hz (default 256, the pipeline's output rate).
+        n_classes: int >= 2, classes of the softmax output (default 2: stress vs. non-stress).
+        score: str, one of :data:`~attx_keras.layers.SCORES`: the AttX attention score,
+            ``"elementwise"`` (one weight per time step and channel, default) or ``"per_step"``.
+        n_channels: int >= 1 (keyword-only), channels of each modality's input (default 1: one ECG
+            lead, one EDA signal).
+        widths: three ints, the filters of stages 1-3 (default (16, 32, 64)); stage 4 and the EDA
+            head use the last.
+        name: str, the model's name (default from :func:`model_name`, e.g. ``"attx_both_s12"``).
+    Returns:
+        A functional ``keras.Model`` with inputs ``{"ecg": (batch, T, n_channels), "eda": (batch, T,
+        n_channels)}`` (one of them for "ecg" / "eda") and output (batch, n_classes): class
+        probabilities (softmax; float32 under a mixed dtype policy). Layers are named after Fig. 2
+        (``ecg_stage2_se_id1_add``, ``attx_stage1``, ``classifier_output``).
+    Example:
+        ``build_model("attx", stages=(1, 2))`` maps ecg and eda of (batch, 2560, 1) to (batch, 2);
+        ``build_model("eda", input_seconds=2)`` maps eda (batch, 512, 1) to (batch, 2).
     """
-    if fusion not in FUSIONS:
-        raise ValueError(f"fusion: expected one of {FUSIONS}, got {fusion!r}")
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction: expected one of {DIRECTIONS}, got {direction!r}")
-    if score not in SCORES:
-        raise ValueError(f"score: expected one of {SCORES}, got {score!r}")
+    check_option("fusion", fusion, FUSIONS)
+    check_option("direction", direction, DIRECTIONS)
+    check_option("score", score, SCORES)
+    n_channels = check_positive_int("n_channels", n_channels)
     if fusion in ("attx", "cross"):
         stages = (1, 2) if stages is None else tuple(sorted(set(int(s) for s in stages)))
         if not stages or not set(stages) <= set(ALL_STAGES):
@@ -162,15 +187,13 @@ def build_model(fusion: str = "attx", direction: str = "both", stages=None, inpu
         stages = ()
     if n_classes < 2:
         raise ValueError(f"n_classes: expected >= 2, got {n_classes}")
-    length = int(round(input_seconds * fs))
-    if length < 64:
-        raise ValueError(f"input_seconds * fs = {length} samples is too short for the network (>= 64)")
+    length = input_length(fs, input_seconds, minimum=64)  # 64: the network's total stride
     widths = tuple(int(w) for w in widths)
     if len(widths) != 3:
         raise ValueError(f"widths: expected 3 stage widths, got {widths}")
 
-    ecg_in = keras.Input((length, 1), name="ecg")
-    eda_in = keras.Input((length, 1), name="eda")
+    ecg_in = keras.Input((length, n_channels), name="ecg")
+    eda_in = keras.Input((length, n_channels), name="eda")
     name = name or model_name(fusion, direction, stages)
     if fusion == "ecg":
         x = ecg_in

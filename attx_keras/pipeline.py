@@ -21,7 +21,6 @@ rate), through the same :func:`condition_signal` as training.
 """
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,10 +30,11 @@ import numpy as np
 from attx_keras.data.wesad import LABELS, WesadFormatError, read_subject
 from experiments.errors import UserInputError
 from experiments.provenance import code_hash
-from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
+from experiments.store import cached_file_digest, file_digest, load_or_compute, stable_hash
 from preprocessing.filters import butter_bandpass, butter_lowpass
 from preprocessing.normalize import zscore
 from preprocessing.resample import resample
+from preprocessing.validation import check_option
 from preprocessing.windows import sliding_windows
 
 #: Hash of the source the cached windows depend on: this module, the WESAD reader and ``preprocessing``.
@@ -133,6 +133,7 @@ def condition_signal(x: np.ndarray, fs: float, modality: str, params: PipelinePa
     p = params
     x = check_signal(x, where)
     try:
+        check_option("modality", modality, ("ECG", "EDA"))
         if modality == "ECG":
             if fs <= 2 * p.ecg_band[1]:
                 _fail(where, f"sampling rate {fs:g} Hz",
@@ -144,8 +145,6 @@ def condition_signal(x: np.ndarray, fs: float, modality: str, params: PipelinePa
             else:
                 log.info("%s: %g Hz holds nothing above %g Hz; the %g Hz low-pass is skipped",
                          where, fs, fs / 2, p.eda_cutoff)
-        else:
-            raise ValueError(f"modality: expected 'ECG' or 'EDA', got {modality!r}")
         return resample(zscore(x), fs_in=fs, fs_out=p.fs_out)
     except PipelineInputError:
         raise
@@ -270,15 +269,13 @@ def load_subject_windows(path, params: PipelineParams, cache_dir=None) -> tuple[
     path = Path(path)
     key = cache_key(path, params, cache_dir)
     cached = Path(cache_dir) / "wesad-windows" / f"{path.stem}-{key}.npz" if cache_dir else None
-    if cached is not None and cached.is_file():
-        with np.load(cached) as z:
-            return SubjectWindows(subject=path.stem, **{k: z[k] for k in ("ecg", "eda", "y", "code", "start")}), key
-    s = read_subject(path)
-    ecg, eda, label, fs = s.ecg, s.eda, s.label, s.fs
-    del s  # frees the other chest and wrist arrays before filtering (peak memory, see make bench)
-    w = preprocess_arrays(ecg, eda, label, params, subject=path.stem, fs=fs)
-    if cached is not None:
-        buf = io.BytesIO()
-        np.savez(buf, ecg=w.ecg, eda=w.eda, y=w.y, code=w.code, start=w.start)
-        atomic_write_bytes(cached, buf.getvalue())
-    return w, key
+
+    def compute() -> dict:
+        s = read_subject(path)
+        ecg, eda, label, fs = s.ecg, s.eda, s.label, s.fs
+        del s  # frees the other chest and wrist arrays before filtering (peak memory, see make bench)
+        w = preprocess_arrays(ecg, eda, label, params, subject=path.stem, fs=fs)
+        return {"ecg": w.ecg, "eda": w.eda, "y": w.y, "code": w.code, "start": w.start}
+
+    arrays = load_or_compute(cached, compute)
+    return SubjectWindows(subject=path.stem, **{k: arrays[k] for k in ("ecg", "eda", "y", "code", "start")}), key

@@ -17,30 +17,36 @@ Profile parameters (``ExperimentSpec.profiles[...].params``):
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from attx_keras.data.synthetic import write_synthetic
+from attx_keras.data.synthetic import generator_version, write_synthetic
 from attx_keras.data.wesad import SUBJECT_IDS, find_subjects
 from attx_keras.pipeline import PipelineParams, SubjectWindows, load_subject_windows
 from experiments.cv import Split, loso_split
 from experiments.errors import UserInputError, format_error
-from experiments.provenance import code_hash
 from experiments.references import fold_metrics, is_reference, run_reference
 from experiments.store import atomic_save_model, stable_hash
 from experiments.task import Prepared, RunOptions
 
 CLASS_NAMES = ["non-stress", "stress"]
 SYNTHETIC_SEED = 0
-#: the modules that write the synthetic recordings; their source hash names the synthetic
-#: folder, so a changed generator never reuses files written by an older one
-GENERATOR_MODULES = ("attx_keras.data.synthetic", "attx_keras.data.wesad")
+@dataclass(frozen=True)
+class FitSettings:
+    """A fold's training settings (section III-B): ``epochs``, Adam's ``learning_rate`` (the paper's
+    1e-3) and ``batch_size`` (the paper's 16). Read from the profile once per fold (:meth:`of`)."""
 
+    epochs: int
+    learning_rate: float = 1e-3
+    batch_size: int = 16
 
-def generator_version() -> str:
-    """8 hex digits of the synthetic generator's source hash (see :data:`GENERATOR_MODULES`)."""
-    return code_hash(GENERATOR_MODULES)[:8]
+    @classmethod
+    def of(cls, params: dict) -> "FitSettings":
+        """The settings of the profile ``params`` (``epochs`` required; the others default as above)."""
+        return cls(epochs=params["epochs"], learning_rate=params.get("learning_rate", cls.learning_rate),
+                   batch_size=params.get("batch_size", cls.batch_size))
 
 
 def _subject_number(name: str) -> int:
@@ -115,7 +121,7 @@ class WesadStressTask:
         self._features_key = None
         self._features: dict[str, np.ndarray] = {}
 
-    def trainer(self, config: dict, params: dict, options: RunOptions):
+    def trainer(self, config: dict, settings: FitSettings, options: RunOptions):
         """The :class:`~experiments.training.FoldTrainer` of ``config``, built once and reused.
 
         Building and tracing a model costs several seconds, more than training a small fold.
@@ -130,7 +136,7 @@ class WesadStressTask:
         from experiments.training import FoldTrainer
 
         policy = "mixed_float16" if options.mixed_precision else "float32"
-        lr = params.get("learning_rate", 1e-3)
+        lr = settings.learning_rate
         key = stable_hash({"config": config, "lr": lr, "jit": options.jit, "seed": options.seed, "policy": policy})
         if key != self._trainer_key:
             self._trainer_key = self._trainer = None
@@ -203,14 +209,15 @@ class WesadStressTask:
         windows = prepared.data
         splits = [self.split(windows, fold) for fold in folds]
         y = np.concatenate([w.y for w in windows.values()])
-        trainer = self.trainer(config, params, options)
+        settings = FitSettings.of(params)  # the profile's training settings, read once
+        trainer = self.trainer(config, settings, options)
         names = [t.name for t in trainer.model.inputs]
         x = {k: np.concatenate([getattr(w, k) for w in windows.values()]) for k in names}
         def print_epoch(k, epoch, loss):
-            print(f"  fold {folds[k]} epoch {epoch + 1}/{params['epochs']}: loss {loss:.4f}", flush=True)
+            print(f"  fold {folds[k]} epoch {epoch + 1}/{settings.epochs}: loss {loss:.4f}", flush=True)
 
         states = trainer.fit(x, keras.utils.to_categorical(y, 2), [split.train for _, split in splits],
-                             batch_size=params.get("batch_size", 16), epochs=params["epochs"],
+                             batch_size=settings.batch_size, epochs=settings.epochs,
                              seed=options.seed, log=print_epoch if options.verbose else None)
         outs = []
         for fold, (groups, split), state in zip(folds, splits, states):

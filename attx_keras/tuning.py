@@ -43,18 +43,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from attx_keras.layers import DIRECTIONS
 from attx_keras.models import DEFAULT_WIDTHS, build_model
-from attx_keras.task import _subject_number, subject_groups
+from attx_keras.task import FitSettings, _subject_number, subject_groups
 from experiments.cv import loso_split
-from experiments.errors import CliParser, UserInputError, format_error, run_cli
-from experiments.search import SearchKey, best_path, make_tuner, project_name, space_of, write_best
+from experiments.errors import UserInputError, format_error, run_cli
+from experiments.search import SearchCommand, SearchKey, best_path, make_tuner, project_name, space_of
+from experiments.search import main as search_main
 
 STAGE_CHOICES = ("1", "2", "3", "1,2", "1,3", "2,3", "1,2,3")
 OBJECTIVE = "val_f1_macro"
@@ -197,7 +196,7 @@ def run_search(windows: dict, test_subject: str, directory, *, profile: str, fin
     best = t.oracle.get_best_trials(1)[0]
     finished = [tr for tr in t.oracle.trials.values() if tr.status == "COMPLETED"]
     return {"fold": test_subject, "test_subject": test_subject, "project": project_name(key),
-            "search_key": key.to_dict(),
+            "search_key": key.to_dict(), "objective": OBJECTIVE,
             "train_subjects": list(key.train), "val_subjects": list(key.val),
             "best_trial_id": best.trial_id,
             "best_hyperparameters": best.hyperparameters.values,
@@ -232,7 +231,7 @@ def held_out_score(prepared, record: dict, params: dict, *, epochs: int, seed: i
     fold = record["test_subject"]
     hp = record["best_hyperparameters"]
     config = chosen_config(hp)
-    lr = hp.get("learning_rate", params.get("learning_rate", 1e-3))
+    lr = hp.get("learning_rate", FitSettings.of({**params, "epochs": epochs}).learning_rate)
     run_params = {**params, "epochs": epochs, "learning_rate": lr}
     set_global_seed(seed)
     out = WesadStressTask().run_fold(config, fold, prepared, run_params, RunOptions(seed=seed).resolved(run_params))
@@ -275,29 +274,7 @@ def _reusable_held_out(directory, record: dict) -> dict | None:
     return old.get("held_out") if same else None
 
 
-def resolve_folds(spec_folds: list[str], all_subjects: list[str], text: str) -> list[str]:
-    """``--folds``: "profile" -> the profile's folds, "all" -> every subject, else a comma list."""
-    if text == "profile":
-        return list(spec_folds)
-    if text == "all":
-        return sorted(all_subjects, key=_subject_number)
-    folds = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in folds if f not in all_subjects]
-    if not folds or unknown:
-        raise UserInputError(format_error("--folds", repr(text),
-                                          f"'profile', 'all' or a comma list of subjects from {sorted(all_subjects, key=_subject_number)}"))
-    return folds
-
-
-def main(argv=None) -> int:
-    p = CliParser(prog="python -m attx_keras.tuning", description=__doc__,
-                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="quick", help="data amount and epochs of the table1 profile (smoke|quick|paper)")
-    p.add_argument("--data-root", default=None, help="WESAD root (default: WESAD_ROOT, else synthetic)")
-    p.add_argument("--allow-missing-subjects", action="store_true",
-                   help="search with the subjects present when a real-data root lacks some the profile asks for")
-    p.add_argument("--folds", default="profile",
-                   help="LOSO folds to search: 'profile' (default: the profile's folds), 'all', or e.g. S2,S5")
+def _add_arguments(p) -> None:
     p.add_argument("--test-subject", default=None, help="one fold (same as --folds SUBJECT)")
     p.add_argument("--val-subjects", type=int, default=1, help="training subjects held out for the objective")
     p.add_argument("--tuner", default="grid", choices=TUNERS)
@@ -309,14 +286,12 @@ def main(argv=None) -> int:
                    help="space-separated stage sets to search (default: all 7: '1 2 3 1,2 1,3 2,3 1,2,3')")
     p.add_argument("--tune-widths", action="store_true")
     p.add_argument("--tune-lr", action="store_true")
-    p.add_argument("--directory", default="results/attx_search",
-                   help="keras-tuner folder (shared when distributed); one project per fold and search, "
-                        "the winners in PROFILE/fold-*/best.json")
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                    help="XLA compilation of the trials (default: Keras' auto)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    args = p.parse_args(argv)
+
+
+def _check_arguments(args) -> None:
     from experiments.versions import check_keras
 
     check_keras()  # the retraining of each fold's choice needs the exact step count of keras>=3.7
@@ -324,60 +299,60 @@ def main(argv=None) -> int:
         raise UserInputError(format_error("--max-trials", args.max_trials, "a positive integer"))
     if args.epochs is not None and args.epochs < 1:
         raise UserInputError(format_error("--epochs", args.epochs, "a positive integer"))
+    if args.test_subject:
+        args.folds = args.test_subject
 
-    from experiments import registry
-    from experiments.runner import default_cache_dir
-    from experiments.seeding import set_global_seed
-    from experiments.task import load_task
 
-    spec = registry.get("table1")
-    params = spec.profile(args.profile).params
-    set_global_seed(args.seed)
-    task = load_task(spec.task)
-    kwargs = {"allow_missing": True} if args.allow_missing_subjects else {}
-    prepared = task.prepare(params, args.data_root, default_cache_dir(), **kwargs)
-    folds = resolve_folds(task.folds(prepared, params), list(prepared.data),
-                          args.test_subject if args.test_subject else args.folds)
-    directions = [d.strip() for d in args.directions.split(",") if d.strip()]
-    stage_sets = [s.strip() for s in args.stage_sets.split() if s.strip()]
-    chief = os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
-    epochs = args.epochs or params["epochs"]
-    tag = f"[attx-search/{args.profile}]"
-    records = []
-    for fold in folds:
-        print(f"{tag} fold {fold}: searching on the other subjects", flush=True)
-        set_global_seed(args.seed)
-        record = run_search(prepared.data, fold, args.directory, profile=args.profile,
-                            fingerprint=prepared.fingerprint, n_val_subjects=args.val_subjects, tuner=args.tuner,
-                            max_trials=args.max_trials, epochs=epochs,
-                            batch_size=params.get("batch_size", 16), seed=args.seed,
-                            tune_widths=args.tune_widths, tune_lr=args.tune_lr, directions=directions,
-                            stage_choices=stage_sets, learning_rate=params.get("learning_rate", 1e-3),
-                            jit=args.jit, verbose=args.verbose)
-        record.update(data_source=prepared.source, profile=args.profile)
-        if not chief:
-            continue
-        held = _reusable_held_out(args.directory, record)
-        if held is None:
-            print(f"{tag} fold {fold}: retraining {json.dumps(record['best_hyperparameters'])} on "
-                  f"{', '.join(sorted({*record['train_subjects'], *record['val_subjects']}, key=_subject_number))}, "
-                  f"testing on {fold}", flush=True)
-            held = held_out_score(prepared, record, params, epochs=epochs, seed=args.seed)
-        record["held_out"] = held
-        path = write_best(args.directory, fold, record)
-        records.append(record)
-        print(f"{tag} fold {fold}: best {json.dumps(record['best_hyperparameters'])} "
-              f"val macro-F1 {record['best_val_f1_macro']:.4f} ({record['trials']} trials), held-out macro-F1 "
-              f"{held['f1_macro']:.4f} after retraining -> {path}", flush=True)
-    if records:
-        from experiments.store import atomic_write_text
+def search_fold(run, fold: str) -> dict:
+    """The search of LOSO fold ``fold`` (:func:`run_search`), then, on the chief, the chosen
+    configuration retrained and scored on the held-out subject (``held_out``; reused when this
+    fold's stored winner is the same search's same choice)."""
+    args, params = run.args, run.params
+    settings = FitSettings.of(params)  # the profile's training settings (the held-out retraining's too)
+    epochs = args.epochs or settings.epochs
+    record = run_search(run.prepared.data, fold, run.directory, profile=run.profile,
+                        fingerprint=run.prepared.fingerprint, n_val_subjects=args.val_subjects, tuner=args.tuner,
+                        max_trials=args.max_trials, epochs=epochs, batch_size=settings.batch_size,
+                        seed=run.seed, tune_widths=args.tune_widths, tune_lr=args.tune_lr,
+                        directions=[d.strip() for d in args.directions.split(",") if d.strip()],
+                        stage_choices=[s.strip() for s in args.stage_sets.split() if s.strip()],
+                        learning_rate=settings.learning_rate, jit=args.jit, verbose=args.verbose)
+    if not run.chief:
+        return record
+    held = _reusable_held_out(run.directory, record)
+    if held is None:
+        print(f"{run.tag} fold {fold}: retraining {json.dumps(record['best_hyperparameters'])} on "
+              f"{', '.join(sorted({*record['train_subjects'], *record['val_subjects']}, key=_subject_number))}, "
+              f"testing on {fold}", flush=True)
+        held = held_out_score(run.prepared, record, params, epochs=epochs, seed=run.seed)
+    record["held_out"] = held
+    return record
 
-        table = summary_table(records)
-        out = atomic_write_text(Path(args.directory) / args.profile / "summary.md",
-                                f"# AttX search, profile {args.profile}: {prepared.source}\n\n{table}")
-        print(f"\n{tag} chosen per fold (validation on training subjects only; the held-out subject scores "
-              f"the retrained choice only):\n{table}{tag} -> {out}", flush=True)
-    return 0
+
+def _describe(record: dict) -> str:
+    return (f"best {json.dumps(record['best_hyperparameters'])} val macro-F1 {record['best_val_f1_macro']:.4f} "
+            f"({record['trials']} trials), held-out macro-F1 {record['held_out']['f1_macro']:.4f} after retraining")
+
+
+def _summary(run, records: list[dict]) -> None:
+    from experiments.store import atomic_write_text
+
+    table = summary_table(records)
+    out = atomic_write_text(run.directory / run.profile / "summary.md",
+                            f"# AttX search, profile {run.profile}: {run.prepared.source}\n\n{table}")
+    print(f"\n{run.tag} chosen per fold (validation on training subjects only; the held-out subject scores "
+          f"the retrained choice only):\n{table}{run.tag} -> {out}", flush=True)
+
+
+COMMAND = SearchCommand(name="attx-search", prog="python -m attx_keras.tuning", description=__doc__,
+                        experiment="table1", directory="results/attx_search", search_fold=search_fold,
+                        add_arguments=_add_arguments, check_arguments=_check_arguments, describe=_describe,
+                        summary=_summary)
+
+
+def main(argv=None) -> int:
+    """``python -m attx_keras.tuning``: the :func:`experiments.search.main` skeleton with this search."""
+    return search_main(COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -76,8 +76,10 @@ def training_throughput(rounds: int = 3) -> dict:
     from benchmarks.limits import matmul_peak
     from experiments.flops import count
     from experiments.task import RunOptions
+    from rmmt.config import TrainConfig
     from rmmt.models import adapt_normalization, build_model, training_losses, training_targets
-    from rmmt.task import MahnobValenceTask, make_windows, predict_trials
+    from rmmt.task import MahnobValenceTask
+    from rmmt.windows import make_windows, predict_trials
 
     peak = matmul_peak()
     trials = _trials()
@@ -86,7 +88,8 @@ def training_throughput(rounds: int = 3) -> dict:
     config = {"variant": "rmmt", "alpha": 1.0}
     task = MahnobValenceTask()
     n_windows = len(make_windows(train, WINDOW, 8, ("eeg",))[1])
-    model = task.model(config, params, RunOptions())
+    settings = TrainConfig.of(params, config)
+    model = task.model(config, settings, RunOptions())
     times_ours = _EpochTimes()
     orig_fit = model.fit
 
@@ -97,7 +100,7 @@ def training_throughput(rounds: int = 3) -> dict:
 
     def ours():
         times_ours.times.clear()
-        task.train(model, train, val, config, params, RunOptions())
+        task.train(model, train, val, settings, RunOptions())
         return n_windows / float(np.median(times_ours.times[1:]))
 
     keras.utils.set_random_seed(0)
@@ -181,6 +184,39 @@ def face_crop_rate() -> dict:
         crops, n_fallback = face_crops(path, 0, n_out, vid_rate)
         dt = time.perf_counter() - t0
     return {"fps": n_out / dt, "n": n_out, "fallback": n_fallback}
+
+
+def face_crop_throughput(seconds: float = 10.0, params=None, seed: int = 0) -> dict:
+    """Speed of the video step of :mod:`rmmt.pipeline`: face crops per second of wall time.
+
+    Writes ``seconds`` of the synthetic drawn face (160 x 120, 60 frames/s, MJPG) to a temporary
+    folder and times :func:`rmmt.data.video.face_crops` on it with ``params``' settings (a
+    :class:`rmmt.pipeline.MahnobParams`, default the paper's: 64 frames/s out, detection on every
+    ``face_detect_every``-th camera frame). Returns
+    ``{"frames": n output frames, "seconds": wall time, "frames_per_s": ..., "n_fallback": ...,
+    "detect_every": ..., "frame_size": (w, h)}``.
+    """
+    from rmmt.data import synthetic, video
+    from rmmt.pipeline import MahnobParams
+
+    p = params or MahnobParams()
+    if seconds <= 0:
+        raise ValueError(f"seconds: expected a positive video length, got {seconds}")
+    rng = np.random.default_rng(seed)
+    subject = synthetic.subject_params(rng)
+    n_src = int(round(seconds * 60.0))
+    with tempfile.TemporaryDirectory(prefix="rmmt-bench-") as tmp:
+        path = Path(tmp) / "P1-Rec1-bench_C1 trigger _C_Section_2.avi"
+        synthetic.write_video(path, subject, 0.4 * np.sin(np.linspace(0, 6, n_src)), rng, 60.0)
+        cropper = video.FaceCropper(size=p.crop, scale_factor=p.face_scale_factor, min_neighbors=p.face_min_neighbors,
+                                    min_face=p.face_min_size)
+        n_out = int((n_src - 1) / 60.0 * p.video_fps)
+        start = time.perf_counter()
+        frames, n_fallback = video.face_crops(path, 0, n_out, 60.0, p.video_fps, p.crop, cropper,
+                                              detect_every=p.face_detect_every)
+        elapsed = time.perf_counter() - start
+    return {"frames": int(frames.shape[0]), "seconds": elapsed, "frames_per_s": frames.shape[0] / elapsed,
+            "n_fallback": n_fallback, "detect_every": p.face_detect_every, "frame_size": synthetic.FRAME_SIZE}
 
 
 def figures(rounds: int = 3) -> list[dict]:

@@ -1,7 +1,10 @@
 """Evaluation metrics of the three papers.
 
 Classification: ``accuracy``, ``f1_macro``, ``f1_weighted`` (scikit-learn), on integer labels.
-Regression: ``rmse``, ``pcc`` (Pearson), ``ccc`` (Lin's concordance correlation coefficient).
+Regression: ``rmse``, ``pcc`` (Pearson), ``ccc`` (Lin's concordance correlation coefficient);
+``regression_metrics`` (all three of one series, NaN where a correlation is undefined:
+``metric_or_nan``) and ``regression_fold_metrics`` (a fold of several series, e.g. RMMT's test
+trials: pooled over the concatenated series, and each series' metrics averaged).
 Aggregation over folds: ``mean_ci`` (Student's t interval on n-1 degrees of freedom).
 """
 from __future__ import annotations
@@ -69,6 +72,32 @@ def ccc(y_true, y_pred) -> float:
     if denom == 0:
         raise ValueError("ccc: undefined when both series are the same constant")
     return float(2 * cov / denom)
+
+
+def metric_or_nan(fn, y_true, y_pred) -> float:
+    """``fn(y_true, y_pred)``, or NaN where it is undefined (a correlation of a constant series)."""
+    try:
+        return fn(y_true, y_pred)
+    except ValueError as err:
+        if "constant" in str(err):
+            return float("nan")
+        raise
+
+
+def regression_metrics(y_true, y_pred) -> dict:
+    """``{"rmse", "pcc", "ccc"}`` of one series (RMMT eqs. 22, 23, 18); NaN where undefined."""
+    return {"rmse": rmse(y_true, y_pred), "pcc": metric_or_nan(pcc, y_true, y_pred),
+            "ccc": metric_or_nan(ccc, y_true, y_pred)}
+
+
+def regression_fold_metrics(y_true: list, y_pred: list) -> tuple[dict, dict]:
+    """(metrics on the concatenated series, each series' metrics averaged over the series) of one
+    fold of several series (``y_true[i]``, ``y_pred[i]``: one series each, e.g. one trial)."""
+    pooled = regression_metrics(np.concatenate(y_true), np.concatenate(y_pred))
+    per = [regression_metrics(t, p) for t, p in zip(y_true, y_pred)]
+    mean = {k: float(np.nanmean([m[k] for m in per])) if any(np.isfinite(m[k]) for m in per) else float("nan")
+            for k in pooled}
+    return pooled, mean
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:

@@ -139,24 +139,13 @@ def classical_predictions(f_train: np.ndarray, y_train: np.ndarray, f_test: np.n
 def fold_metrics(y_true: np.ndarray, y_pred: np.ndarray, kind: str, labels=None) -> dict:
     """The project's metrics of one fold: accuracy and macro / weighted F1 (``labels``: every class,
     so a one-class prediction scores as it should), or RMSE, PCC and CCC (NaN where a constant
-    prediction leaves a correlation undefined; :func:`metric_or_nan`)."""
+    prediction leaves a correlation undefined; :func:`experiments.metrics.metric_or_nan`)."""
     if kind == "classification":
         return {"accuracy": M.accuracy(y_true, y_pred), "f1_macro": M.f1_macro(y_true, y_pred, labels=labels),
                 "f1_weighted": M.f1_weighted(y_true, y_pred, labels=labels)}
     if kind == "regression":
-        return {"rmse": M.rmse(y_true, y_pred), "pcc": metric_or_nan(M.pcc, y_true, y_pred),
-                "ccc": metric_or_nan(M.ccc, y_true, y_pred)}
+        return M.regression_metrics(y_true, y_pred)
     raise ValueError(f"kind {kind!r}: expected one of {KINDS}")
-
-
-def metric_or_nan(fn, y_true, y_pred) -> float:
-    """``fn(y_true, y_pred)``, or NaN where it is undefined (a correlation of a constant series)."""
-    try:
-        return fn(y_true, y_pred)
-    except ValueError as err:
-        if "constant" in str(err):
-            return float("nan")
-        raise
 
 
 def run_reference(config: dict, y_train, y_test, *, kind: str, features: Callable[[], tuple] | None = None,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import platform
 import time
 from dataclasses import dataclass, replace
@@ -36,13 +35,9 @@ from experiments import phases
 from experiments.executors import LocalExecutor, make_executor
 from experiments.provenance import library_versions, provenance as make_provenance
 from experiments.spec import ExperimentSpec
-from experiments.store import atomic_write_json, file_digest, read_model_metadata, stable_hash, stamp_model
+from experiments.store import (atomic_write_json, default_cache_dir, file_digest, read_model_metadata, stable_hash,
+                               stamp_model)
 from experiments.task import Prepared, RunOptions, load_task
-
-
-def default_cache_dir() -> Path:
-    """Where synthetic datasets and preprocessed windows live (``PHYSIO_FUSION_CACHE``)."""
-    return Path(os.environ.get("PHYSIO_FUSION_CACHE", Path.home() / ".cache" / "physio-fusion"))
 
 
 @dataclass(frozen=True)

@@ -66,17 +66,39 @@ Typical use (attx_keras/tuning.py)::
     write_best("results/attx_search", "S3", {"fold": "S3", "project": project_name(key),
                                              "search_key": key.to_dict(), ...})
     # -> results/attx_search/quick/fold-S3/best.json
+
+The search command (``python -m attx_keras.tuning``, ``transformer_ssl.tuning``, ``rmmt.tuning``)
+---------------------------------------------------------------------------------------------
+:func:`main` is the one skeleton of the three paper searches; a paper's ``tuning.py`` hands it a
+:class:`SearchCommand` (its HyperModel's ``search_fold`` and its own options). The skeleton:
+
+1. parses the common options (``--experiment``, ``--profile``, ``--data-root``,
+   ``--allow-missing-subjects``, ``--folds``, ``--seed``, ``--directory``) and the paper's, with
+   :class:`experiments.errors.CliParser` (the error policy of :func:`experiments.errors.run_cli`:
+   a user mistake is one ``error:`` line, exit status 2);
+2. looks the profile up (``registry.get(experiment).profile(profile).params``), seeds Python, NumPy
+   and Keras (:func:`experiments.seeding.set_global_seed`), loads the task and calls
+   ``task.prepare(params, data_root, experiments.store.default_cache_dir())``;
+3. resolves ``--folds`` (:func:`resolve_folds`: ``profile`` = ``task.folds(prepared, params)``,
+   ``all`` = ``task.folds`` without the profile's ``n_folds``, or a comma list of those);
+4. per fold, seeds again (a fold's search does not depend on the folds before it) and calls
+   ``command.search_fold(run, fold)`` (a :class:`SearchRun`), which returns the winner's record;
+5. only the chief (``KERASTUNER_TUNER_ID`` unset or ``chief``) writes ``best.json``
+   (:func:`write_best`) and prints one line per fold; ``command.summary`` ends the command.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from experiments.cv import LeakageError
-from experiments.errors import UserInputError
-from experiments.store import atomic_write_json, stable_hash
+from experiments.errors import CliParser, UserInputError, format_error
+from experiments.store import atomic_write_json, default_cache_dir, stable_hash
 
 TUNERS = ("grid", "random", "bayesian")
 KEY_FILE = "search_key.json"
@@ -232,3 +254,139 @@ def read_best(directory, fold, profile: str | None = None) -> dict:
     if not path.exists():
         raise FileNotFoundError(2, "No such file or directory", str(path))
     return json.loads(path.read_text())
+
+
+# ----------------------------------------------------------------------------- the search command
+@dataclass(frozen=True)
+class SearchCommand:
+    """What one paper's search command adds to the skeleton of :func:`main`.
+
+    ``search_fold(run, fold) -> dict``: the search of one test fold; returns the winner's record
+    (JSON-able; holds ``fold``, ``project``, ``search_key``, ``objective``, ``best_hyperparameters``
+    and ``best_<objective>``), which the skeleton writes as ``best.json`` on the chief only.
+    ``add_arguments(parser)``: the paper's own options; ``check_arguments(args)``: refuses bad values
+    before any data is prepared; ``describe(record) -> str``: the fold's line (default: the
+    winner and its objective); ``summary(run, records)``: run once after the last fold, chief only.
+    """
+
+    name: str          # "attx-search": the tag of every printed line
+    prog: str          # "python -m attx_keras.tuning"
+    description: str   # the --help text (the tuning module's docstring)
+    experiment: str    # the default --experiment, whose profile (data amount, epochs, folds) is searched
+    directory: str     # the default --directory
+    search_fold: Callable[["SearchRun", str], dict]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    check_arguments: Callable[[argparse.Namespace], None] | None = None
+    describe: Callable[[dict], str] | None = None
+    summary: Callable[["SearchRun", list], None] | None = None
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """What every fold's search of one command shares: the task, its prepared data, the profile's
+    parameters, the parsed options, whether this process is the chief, and the line tag."""
+
+    task: Any
+    prepared: Any
+    params: dict
+    experiment: str
+    profile: str
+    directory: Path
+    seed: int
+    chief: bool
+    args: argparse.Namespace
+    tag: str
+
+
+def is_chief() -> bool:
+    """True unless ``KERASTUNER_TUNER_ID`` names a worker (keras-tuner's chief/worker mode)."""
+    return os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
+
+
+def resolve_folds(profile_folds: list[str], all_folds: list[str], text: str) -> list[str]:
+    """``--folds``: ``"profile"`` -> ``profile_folds``, ``"all"`` -> ``all_folds`` (in their order),
+    else a comma list of names from ``all_folds`` (``UserInputError`` naming the option otherwise)."""
+    if text == "profile":
+        return list(profile_folds)
+    if text == "all":
+        return list(all_folds)
+    folds = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in folds if f not in all_folds]
+    if not folds or unknown:
+        raise UserInputError(format_error("--folds", repr(text),
+                                          f"'profile', 'all' or a comma list of folds from {list(all_folds)}"))
+    return folds
+
+
+def describe_record(record: dict) -> str:
+    """``best {hyper-parameters} <objective> <score>``: the default line of a fold's winner."""
+    objective = record["objective"]
+    return (f"best {json.dumps(record['best_hyperparameters'])} {objective} "
+            f"{record[f'best_{objective}']:.4f}")
+
+
+def parser_of(command: SearchCommand) -> CliParser:
+    """The command's parser: the common options of every search, then the paper's."""
+    p = CliParser(prog=command.prog, description=command.description,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--experiment", default=command.experiment,
+                   help=f"whose profile (data amount, epochs, folds) is searched (default: {command.experiment})")
+    p.add_argument("--profile", default="quick", help="smoke | quick | paper (default: quick)")
+    p.add_argument("--data-root", default=None,
+                   help="dataset folder as distributed (default: the task's environment variable, else synthetic)")
+    p.add_argument("--allow-missing-subjects", action="store_true",
+                   help="search with the subjects present when a real-data root lacks some the profile asks for")
+    p.add_argument("--folds", default="profile",
+                   help="test folds to search: 'profile' (default: the profile's folds), 'all', or a comma list")
+    p.add_argument("--seed", type=int, default=0, help="seed for Python, NumPy and Keras, the split and the tuner")
+    p.add_argument("--directory", default=command.directory,
+                   help="keras-tuner folder (shared when distributed); one project per fold and search, "
+                        "the winners in PROFILE/fold-*/best.json")
+    if command.add_arguments is not None:
+        command.add_arguments(p)
+    return p
+
+
+def start(command: SearchCommand, args: argparse.Namespace) -> SearchRun:
+    """Profile lookup, seeding and ``task.prepare``: the :class:`SearchRun` of parsed ``args``."""
+    from experiments import registry
+    from experiments.seeding import set_global_seed
+    from experiments.task import load_task
+
+    spec = registry.get(args.experiment)
+    params = dict(spec.profile(args.profile).params)
+    set_global_seed(args.seed)
+    task = load_task(spec.task)
+    kwargs = {"allow_missing": True} if args.allow_missing_subjects else {}
+    prepared = task.prepare(params, args.data_root, default_cache_dir(), **kwargs)
+    return SearchRun(task=task, prepared=prepared, params=params, experiment=args.experiment, profile=args.profile,
+                     directory=Path(args.directory), seed=args.seed, chief=is_chief(), args=args,
+                     tag=f"[{command.name}/{args.profile}]")
+
+
+def main(command: SearchCommand, argv=None) -> int:
+    """The search command of ``command`` (see the module docstring); run it under
+    :func:`experiments.errors.run_cli`."""
+    from experiments.seeding import set_global_seed
+
+    args = parser_of(command).parse_args(argv)
+    if command.check_arguments is not None:
+        command.check_arguments(args)
+    run = start(command, args)
+    folds = resolve_folds(run.task.folds(run.prepared, run.params),
+                          run.task.folds(run.prepared, {**run.params, "n_folds": None}), args.folds)
+    describe = command.describe or describe_record
+    records = []
+    for fold in folds:
+        print(f"{run.tag} fold {fold}: searching on its training part", flush=True)
+        set_global_seed(run.seed)
+        record = command.search_fold(run, fold)
+        record.update(data_source=run.prepared.source, profile=run.profile)
+        if not run.chief:
+            continue
+        path = write_best(run.directory, fold, record)
+        records.append(record)
+        print(f"{run.tag} fold {fold}: {describe(record)} -> {path}", flush=True)
+    if records and command.summary is not None:
+        command.summary(run, records)
+    return 0

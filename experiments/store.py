@@ -14,6 +14,12 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def default_cache_dir() -> Path:
+    """Where synthetic datasets and preprocessed arrays live: ``$PHYSIO_FUSION_CACHE``, else
+    ``~/.cache/physio-fusion`` (the one default of the runner, the searches, rmmt and the benchmarks)."""
+    return Path(os.environ.get("PHYSIO_FUSION_CACHE", Path.home() / ".cache" / "physio-fusion"))
+
+
 @contextlib.contextmanager
 def _replacing(path: Path, suffix: str):
     """A temporary file name beside ``path`` (ending in ``suffix``) that replaces ``path`` with
@@ -42,6 +48,38 @@ def atomic_write_bytes(path, data: bytes) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     return path
+
+
+def load_or_compute(path, compute, *, allow_pickle: bool = False):
+    """The array file ``path`` (``.npy``: one array; ``.npz``: a dict of its arrays) when it exists,
+    else ``compute()`` (an array, or a dict of arrays for ``.npz``), written to ``path`` atomically
+    (:func:`atomic_write_bytes`) and returned as computed; ``path`` None: computed, nothing written.
+
+    The one array cache of the project: the key of what ``path`` holds (file digests, parameters,
+    the pipeline's code version) is the caller's, in the file name.
+    """
+    import io
+
+    import numpy as np
+
+    if path is None:
+        return compute()
+    path = Path(path)
+    if path.suffix not in (".npy", ".npz"):
+        raise ValueError(f"cache file {path}: expected a name ending in .npy or .npz")
+    if path.is_file():
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=allow_pickle)
+        with np.load(path, allow_pickle=allow_pickle) as z:
+            return {k: z[k] for k in z.files}
+    value = compute()
+    buf = io.BytesIO()
+    if path.suffix == ".npy":
+        np.save(buf, value)
+    else:
+        np.savez(buf, **value)
+    atomic_write_bytes(path, buf.getvalue())
+    return value
 
 
 def atomic_write_text(path, text: str) -> Path:

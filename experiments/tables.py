@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from experiments import metrics as M
+from experiments.metrics import metric_or_nan
 from experiments.console import PACKAGE_VERSION, print_now
 from experiments.errors import UserInputError
 from experiments.provenance import PROVENANCE_FIELDS
-from experiments.references import metric_or_nan
 from experiments.spec import ExperimentSpec, Row
 from experiments.store import atomic_write_text
 
@@ -85,6 +85,17 @@ def load_row_records(results: Path, task_name: str, profile: str, row: Row, para
         else:
             records.append(rec)
     return records, other
+
+
+def latest_records(results: Path, task_name: str, spec: ExperimentSpec, row: str, profile: str) -> list[dict]:
+    """Stored folds of ``spec``'s row ``row`` under ``profile``, from the most recently finished code
+    version and dataset only (one provenance per figure, as per table); [] when none is stored."""
+    recs, _ = load_row_records(results, task_name, profile, spec.row(row), spec.profile(profile).params, {})
+    if not recs:
+        return []
+    latest = max(recs, key=lambda r: r.get("finished_at", ""))
+    key = (latest.get("data_fingerprint"), latest.get("provenance"))
+    return [r for r in recs if (r.get("data_fingerprint"), r.get("provenance")) == key]
 
 
 def _scale(metric: str, value: float) -> float:

@@ -10,6 +10,8 @@ spectral   Welch PSD, absolute and relative band power, the papers' EEG bands.
 normalize  z-score, and a fitted ``ZScore`` statistics object.
 resample   polyphase resampling between arbitrary rates.
 windows    sliding windows with overlap, and one label per window.
+validation argument validators shared with the paper packages: ``check_option``, ``check_fraction``,
+           ``check_positive_int``, ``input_length`` (samples from a rate in Hz and seconds).
 
 Functions are imported from their module, e.g. ``from preprocessing.resample import resample``
 or ``import preprocessing.resample as m; m.resample(x, 700, 256)``. The package re-exports every
@@ -27,11 +29,13 @@ from preprocessing.spectral import (
     relative_band_power,
     welch_psd,
 )
+from preprocessing.validation import check_fraction, check_option, check_positive_int, input_length
 from preprocessing.windows import sliding_windows, window_labels
 
 __all__ = [
     "butter_bandpass", "butter_highpass", "butter_lowpass", "notch",
     "ZScore", "zscore", "resample",  # resample: the module
     "EEG_BANDS_CLASSIC", "EEG_BANDS_RMMT", "band_power", "relative_band_power", "welch_psd",
+    "check_fraction", "check_option", "check_positive_int", "input_length",
     "sliding_windows", "window_labels",
 ]

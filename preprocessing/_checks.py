@@ -41,8 +41,3 @@ def check_axis(arr: np.ndarray, axis: int, name: str = "x") -> int:
         raise ValueError(f"{name}: axis {axis} is out of range for an array of shape {arr.shape}")
     return axis % arr.ndim
 
-
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from preprocessing._checks import as_signal, check_axis, check_positive_int, check_rate
+from preprocessing._checks import as_signal, check_axis, check_rate
+from preprocessing.validation import check_positive_int
 
 
 def _check_cutoff(value, fs: float, name: str) -> float:
@@ -53,7 +54,7 @@ def butter_bandpass(x, low, high, fs, order: int = 4, axis: int = -1) -> np.ndar
     effective order and squares the magnitude response (gain 1/2 at the cut-offs).
     """
     fs = check_rate(fs)
-    order = check_positive_int(order, "order")
+    order = check_positive_int("order", order)
     low = _check_cutoff(low, fs, "low")
     high = _check_cutoff(high, fs, "high")
     if low >= high:
@@ -64,7 +65,7 @@ def butter_bandpass(x, low, high, fs, order: int = 4, axis: int = -1) -> np.ndar
 
 def _butter_one_cutoff(x, cutoff, fs, order, axis, btype: str) -> np.ndarray:
     fs = check_rate(fs)
-    order = check_positive_int(order, "order")
+    order = check_positive_int("order", order)
     cutoff = _check_cutoff(cutoff, fs, "cutoff")
     sos = signal.butter(order, cutoff, btype=btype, fs=fs, output="sos")
     return apply_sos(sos, x, axis, what=f"{cutoff} Hz {btype} of order {order}")

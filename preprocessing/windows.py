@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from preprocessing._checks import check_axis, check_positive_int
+from preprocessing._checks import check_axis
+from preprocessing.validation import check_option, check_positive_int
 
 LABEL_RULES = ("majority", "center", "uniform")
 
@@ -23,8 +24,8 @@ def sliding_windows(x, size: int, step: int, axis: int = -1) -> np.ndarray:
     arr = np.asarray(x)
     if arr.ndim == 0:
         raise ValueError("x: expected an array with at least one axis, got a scalar")
-    size = check_positive_int(size, "size")
-    step = check_positive_int(step, "step")
+    size = check_positive_int("size", size)
+    step = check_positive_int("step", step)
     axis = check_axis(arr, axis)
     n = arr.shape[axis]
     if n < size:
@@ -48,8 +49,7 @@ def window_labels(labels, size: int, step: int, rule: str = "majority") -> np.nd
         raise ValueError(f"labels: expected a 1-D label sequence, got shape {lab.shape}")
     if not np.issubdtype(lab.dtype, np.integer):
         raise ValueError(f"labels: expected integer labels, got dtype {lab.dtype}")
-    if rule not in LABEL_RULES:
-        raise ValueError(f"rule: expected one of {LABEL_RULES}, got {rule!r}")
+    check_option("rule", rule, LABEL_RULES)
     win = sliding_windows(lab, size, step)
     if rule == "center":
         return win[:, size // 2].copy()

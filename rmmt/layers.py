@@ -22,6 +22,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from preprocessing.validation import check_fraction, check_positive_int
+
 PACKAGE = "rmmt"
 
 
@@ -43,18 +45,6 @@ def relu_attention(q, k, v):
     scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / ops.cast(math.sqrt(d_k), q.dtype)  # Q K^T / sqrt(d_K)
     att = ops.relu(scores)                                                                # eq. (12)
     return ops.matmul(att, v)                                                             # eq. (13)
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or int(value) != value or int(value) < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def _rate(name: str, value) -> float:
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name}: expected a rate in [0, 1), got {value!r}")
-    return float(value)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -79,10 +69,10 @@ class TCNBlock(keras.layers.Layer):
     def __init__(self, filters: int, kernel_size: int = 3, dilation_rate: int = 1, dropout: float = 0.0,
                  kernel_initializer="he_normal", **kwargs):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
-        self.kernel_size = _positive_int("kernel_size", kernel_size)
-        self.dilation_rate = _positive_int("dilation_rate", dilation_rate)
-        self.dropout = _rate("dropout", dropout)
+        self.filters = check_positive_int("filters", filters)
+        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        self.dilation_rate = check_positive_int("dilation_rate", dilation_rate)
+        self.dropout = check_fraction("dropout", dropout, include_one=False, what="a dropout rate")
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def _conv(self, name, kernel_size, dilation_rate):
@@ -151,9 +141,9 @@ class CrossModalTransformerLayer(keras.layers.Layer):
     def __init__(self, d_model: int, ffn_dim: int, dropout: float = 0.0, epsilon: float = 1e-6,
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.d_model = _positive_int("d_model", d_model)
-        self.ffn_dim = _positive_int("ffn_dim", ffn_dim)
-        self.dropout = _rate("dropout", dropout)
+        self.d_model = check_positive_int("d_model", d_model)
+        self.ffn_dim = check_positive_int("ffn_dim", ffn_dim)
+        self.dropout = check_fraction("dropout", dropout, include_one=False, what="a dropout rate")
         if not float(epsilon) > 0:
             raise ValueError(f"epsilon: expected > 0, got {epsilon!r}")
         self.epsilon = float(epsilon)
@@ -228,7 +218,7 @@ class FramePooling(keras.layers.Layer):
 
     def __init__(self, frames_per_step: int = 16, **kwargs):
         super().__init__(**kwargs)
-        self.frames_per_step = _positive_int("frames_per_step", frames_per_step)
+        self.frames_per_step = check_positive_int("frames_per_step", frames_per_step)
 
     def _check(self, input_shape):
         if len(input_shape) != 3:

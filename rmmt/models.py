@@ -34,6 +34,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from preprocessing.validation import check_option, input_length
 from rmmt.config import DEFAULT_MODEL, EEG_FEATURES, EMBED_DIM, FRAMES_PER_STEP, LABEL_FS
 from rmmt.layers import (CrossModalTransformerLayer, DecisionFusion, FeatureDistance, FeatureStandardization,
                          FramePooling, TargetScale, TCNBlock)
@@ -132,20 +133,15 @@ def build_model(variant: str = "rmmt", *, n_channels: int = EEG_FEATURES, fs: fl
     Example: ``build_model("rmmt", input_seconds=8)`` maps face (b, 32, 2048) and eeg (b, 32, 192)
     to valence (b, 32) and kd (b,).
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant: expected one of {VARIANTS}, got {variant!r}")
-    if face_input not in FACE_INPUTS:
-        raise ValueError(f"face_input: expected one of {FACE_INPUTS}, got {face_input!r}")
+    check_option("variant", variant, VARIANTS)
+    check_option("face_input", face_input, FACE_INPUTS)
     if n_outputs != 1:
         raise ValueError(f"n_outputs: only valence (1) is annotated continuously in MAHNOB-HCI, got {n_outputs}")
     if kd is None:
         kd = variant in ("rmmt", "mmt")
     if kd and variant not in TWO_STREAM:
         raise ValueError(f"kd: variant {variant!r} has one modality, so no KD term (eq. 20); got kd=True")
-    steps = int(round(input_seconds * fs))
-    if steps < 2 or abs(steps - input_seconds * fs) > 1e-6:
-        raise ValueError(f"input_seconds * fs: expected a whole number >= 2 of label steps, got "
-                         f"{input_seconds} s x {fs} Hz = {input_seconds * fs}")
+    steps = input_length(fs, input_seconds, minimum=2, unit="label steps")
     face_tcn_widths, eeg_tcn_widths = tuple(face_tcn_widths), tuple(eeg_tcn_widths)
     for arg, widths in (("face_tcn_widths", face_tcn_widths), ("eeg_tcn_widths", eeg_tcn_widths)):
         if not widths or widths[-1] != d_model:

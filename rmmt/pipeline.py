@@ -26,22 +26,20 @@ whose files fail a check above are skipped with the reason logged (WARNING) and 
 Cache: ``<cache_dir>/mahnob-trials/<session>-<key>.npz`` (eeg, valence, counts) and
 ``<session>-<key>-frames.npy`` (crops, memory-mapped on load). ``key`` hashes the BDF, video,
 session.xml and label-track contents, every :class:`MahnobParams` field, the source code of
-the pipeline, its readers and the preprocessing functions (:data:`CODE_VERSION`) and the OpenCV
+the pipeline, its readers and the preprocessing functions (:data:`PIPELINE_VERSION`) and the OpenCV
 version (its face cascade and decoders), so a changed file, parameter, code or OpenCV can never
 return a stale trial.
 """
 from __future__ import annotations
 
-import io
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from experiments.provenance import code_hash
-from experiments.store import atomic_write_bytes, cached_file_digest, file_digest, stable_hash
+from experiments.store import cached_file_digest, default_cache_dir, file_digest, load_or_compute, stable_hash
 from preprocessing.filters import butter_bandpass
 from rmmt.data import bdf as bdf_mod
 from rmmt.data import mahnob, video
@@ -51,9 +49,10 @@ from rmmt.features import eeg_psd_sequence
 
 log = logging.getLogger(__name__)
 
-#: Hash of the source of the pipeline, the readers and the preprocessing functions it uses.
-CODE_VERSION = code_hash(("rmmt.pipeline", "rmmt.features", "rmmt.data.bdf", "rmmt.data.mahnob", "rmmt.data.video",
-                          "preprocessing"))[:12]
+#: Hash of the source the cached trials depend on: this module, the readers and the preprocessing
+#: functions it uses.
+PIPELINE_VERSION = code_hash(("rmmt.pipeline", "rmmt.features", "rmmt.data.bdf", "rmmt.data.mahnob",
+                              "rmmt.data.video", "preprocessing"))[:8]
 
 
 @dataclass(frozen=True)
@@ -229,7 +228,7 @@ def trial_key(files: mahnob.SessionFiles, track: ValenceTrack, params: MahnobPar
 
     return stable_hash({
         "bdf": digest(files.bdf), "video": digest(files.video), "xml": digest(files.folder / "session.xml"),
-        "labels": stable_hash(track.valence.tolist()), "code": CODE_VERSION,
+        "labels": stable_hash(track.valence.tolist()), "code": PIPELINE_VERSION,
         "opencv": video._cv2().__version__,  # the bundled face cascade and decoders shape the crops
         "params": {k: v for k, v in asdict(params).items() if k != "strict"}})  # strict changes no array
 
@@ -242,30 +241,27 @@ def load_trial(files: mahnob.SessionFiles, track: ValenceTrack, params: MahnobPa
     folder = cache_dir / "mahnob-trials"
     arrays = folder / f"{files.session}-{key}.npz"
     frames_path = folder / f"{files.session}-{key}-frames.npy"
-    subject = files.info.subject
-    if arrays.is_file() and frames_path.is_file():
-        with np.load(arrays) as z:
-            warnings = tuple(str(w) for w in z["warnings"]) if "warnings" in z.files else ()
-            for w in warnings:  # the warning of a cached session is repeated on every load
-                log.warning("MAHNOB session %d: %s", files.session, w)
-            return MahnobTrial(session=files.session, subject=subject, eeg=z["eeg"], valence=z["valence"],
-                               frames_path=str(frames_path), n_fallback_frames=int(z["n_fallback"]), key=key,
-                               warnings=warnings)
-    out = preprocess_session(files, track, params, cropper)
-    n_frames = out["frames"].shape[0]
-    if out["n_fallback"]:
-        log.info("session %d: %d of %d frames without a detected face (fallback crop: last detected box, "
-                 "else the centre square)", files.session, out["n_fallback"], n_frames)
-    buf = io.BytesIO()
-    np.save(buf, out["frames"])
-    atomic_write_bytes(frames_path, buf.getvalue())
-    buf = io.BytesIO()
-    np.savez(buf, eeg=out["eeg"], valence=out["valence"], n_fallback=out["n_fallback"], onset=out["onset"],
-             offset=out["offset"], warnings=np.array(out["warnings"], dtype=str))
-    atomic_write_bytes(arrays, buf.getvalue())  # written last: its presence marks a complete entry
-    return MahnobTrial(session=files.session, subject=subject, eeg=out["eeg"], valence=out["valence"],
-                       frames_path=str(frames_path), n_fallback_frames=int(out["n_fallback"]), key=key,
-                       warnings=tuple(out["warnings"]))
+    cached = arrays.is_file() and frames_path.is_file()
+    if not cached:
+        arrays.unlink(missing_ok=True)  # an entry is complete only with its frames
+
+    def compute() -> dict:
+        out = preprocess_session(files, track, params, cropper)
+        if out["n_fallback"]:
+            log.info("session %d: %d of %d frames without a detected face (fallback crop: last detected box, "
+                     "else the centre square)", files.session, out["n_fallback"], out["frames"].shape[0])
+        load_or_compute(frames_path, lambda: out["frames"])
+        return {"eeg": out["eeg"], "valence": out["valence"], "n_fallback": out["n_fallback"], "onset": out["onset"],
+                "offset": out["offset"], "warnings": np.array(out["warnings"], dtype=str)}
+
+    z = load_or_compute(arrays, compute)  # written last: its presence marks a complete entry
+    warnings = tuple(str(w) for w in z["warnings"]) if "warnings" in z else ()
+    if cached:
+        for w in warnings:  # the warning of a cached session is repeated on every load
+            log.warning("MAHNOB session %d: %s", files.session, w)
+    return MahnobTrial(session=files.session, subject=files.info.subject, eeg=z["eeg"], valence=z["valence"],
+                       frames_path=str(frames_path), n_fallback_frames=int(z["n_fallback"]), key=key,
+                       warnings=warnings)
 
 
 def load_mahnob(root, params: MahnobParams | None = None, cache_dir=None, sessions=None,
@@ -279,7 +275,7 @@ def load_mahnob(root, params: MahnobParams | None = None, cache_dir=None, sessio
     params : MahnobParams
         Preprocessing parameters (default: the paper's).
     cache_dir : path or None
-        Cache folder (default: ``$PHYSIO_FUSION_CACHE`` or ``./data``).
+        Cache folder (default: :func:`experiments.store.default_cache_dir`).
     sessions : iterable of int or None
         Only these session ids (default: all in the label file).
     labels_path : path or None
@@ -290,7 +286,7 @@ def load_mahnob(root, params: MahnobParams | None = None, cache_dir=None, sessio
     """
     params = params or MahnobParams()
     root = Path(root)
-    cache_dir = Path(cache_dir or os.environ.get("PHYSIO_FUSION_CACHE", "data"))
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     labels_path = Path(labels_path) if labels_path else root / LABEL_FILE
     labels = mahnob.read_valence_labels(labels_path)
     folders = mahnob.find_session_folders(root)
@@ -351,37 +347,3 @@ def describe_source(root: Path, trials: list[MahnobTrial], skipped: list) -> str
         what = f"MAHNOB-HCI at {Path(root).resolve()}"
     subjects = len({t.subject for t in trials})
     return f"{what}: {len(trials)} trials of {subjects} subjects, {len(skipped)} sessions skipped"
-
-
-def face_crop_throughput(seconds: float = 10.0, params: MahnobParams | None = None, seed: int = 0) -> dict:
-    """Speed of the video step (for ``make bench``): face crops per second of wall time.
-
-    Writes ``seconds`` of the synthetic drawn face (160 x 120, 60 frames/s, MJPG) to a temporary
-    folder and times :func:`rmmt.data.video.face_crops` on it with ``params``' settings (64
-    frames/s out, detection on every ``face_detect_every``-th camera frame). Returns
-    ``{"frames": n output frames, "seconds": wall time, "frames_per_s": ..., "n_fallback": ...,
-    "detect_every": ..., "frame_size": (w, h)}``.
-    """
-    import tempfile
-    import time
-
-    from rmmt.data import synthetic
-
-    p = params or MahnobParams()
-    if seconds <= 0:
-        raise ValueError(f"seconds: expected a positive video length, got {seconds}")
-    rng = np.random.default_rng(seed)
-    subject = synthetic.subject_params(rng)
-    n_src = int(round(seconds * 60.0))
-    with tempfile.TemporaryDirectory(prefix="rmmt-bench-") as tmp:
-        path = Path(tmp) / "P1-Rec1-bench_C1 trigger _C_Section_2.avi"
-        synthetic.write_video(path, subject, 0.4 * np.sin(np.linspace(0, 6, n_src)), rng, 60.0)
-        cropper = video.FaceCropper(size=p.crop, scale_factor=p.face_scale_factor, min_neighbors=p.face_min_neighbors,
-                                    min_face=p.face_min_size)
-        n_out = int((n_src - 1) / 60.0 * p.video_fps)
-        start = time.perf_counter()
-        frames, n_fallback = video.face_crops(path, 0, n_out, 60.0, p.video_fps, p.crop, cropper,
-                                              detect_every=p.face_detect_every)
-        elapsed = time.perf_counter() - start
-    return {"frames": int(frames.shape[0]), "seconds": elapsed, "frames_per_s": frames.shape[0] / elapsed,
-            "n_fallback": n_fallback, "detect_every": p.face_detect_every, "frame_size": synthetic.FRAME_SIZE}

@@ -19,7 +19,6 @@ It never looks at a model row: it is how the synthetic generator's effect sizes 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +66,7 @@ def ridge_scores(trials, groups: np.ndarray, seed: int = 0, per_fold: dict | Non
 
 def main(argv=None) -> int:
     from experiments.task import RunOptions  # noqa: F401  (keeps the experiments package importable first)
+    from experiments.store import default_cache_dir
     from rmmt.task import MahnobValenceTask
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -74,11 +74,11 @@ def main(argv=None) -> int:
     ap.add_argument("--frame-stride", type=int, default=4)
     ap.add_argument("--participants", type=int, default=None,
                     help="synthetic participants (default: the default set's 8; the quick LOSO profile uses 12)")
-    ap.add_argument("--cache", default=os.environ.get("PHYSIO_FUSION_CACHE", "data"))
+    ap.add_argument("--cache", default=None, help="cache folder (default: experiments.store.default_cache_dir())")
     args = ap.parse_args(argv)
     synthetic = {} if args.participants is None else {"n_participants": args.participants}
     prepared = MahnobValenceTask().prepare({"frame_stride": args.frame_stride, "synthetic": synthetic},
-                                           args.data_root, Path(args.cache))
+                                           args.data_root, Path(args.cache) if args.cache else default_cache_dir())
     trials = prepared.data.trials
     print(prepared.source)
     scale = label_scale([t.valence.astype(np.float64) for t in trials], [t.subject for t in trials])

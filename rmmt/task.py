@@ -55,13 +55,15 @@ from pathlib import Path
 import numpy as np
 
 from experiments import metrics as M
-from experiments import references
+from experiments.metrics import regression_fold_metrics, regression_metrics
 from experiments.cv import Split, check_disjoint, kfold_splits, loso_split, train_val_split
 from experiments.errors import UserInputError
 from experiments.phases import timed
 from experiments.store import stable_hash
 from experiments.task import Prepared, RunOptions
-from rmmt.config import DEFAULT_TRAIN, EMBED_DIM, LABEL_FS, ModelConfig
+from preprocessing.validation import check_option
+from rmmt.config import EMBED_DIM, LABEL_FS, ModelConfig, TrainConfig
+from rmmt.windows import make_windows, predict_trials
 
 log = logging.getLogger(__name__)
 
@@ -95,82 +97,7 @@ class RmmtData:
 
 
 # ----------------------------------------------------------------------------------------------
-# windows
-
-def window_starts(n_steps: int, window: int, hop: int) -> np.ndarray:
-    """Start steps of the windows covering ``n_steps``: 0, hop, 2 hop ... and the last one aligned
-    to the end (one window at 0 for a trial shorter than ``window``)."""
-    if window < 1 or hop < 1:
-        raise ValueError(f"window and hop: expected >= 1 step, got {window} and {hop}")
-    if n_steps <= window:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, n_steps - window + 1, hop)
-    if starts[-1] != n_steps - window:
-        starts = np.append(starts, n_steps - window)
-    return starts.astype(np.int64)
-
-
-def _pad(a: np.ndarray, window: int) -> np.ndarray:
-    if len(a) >= window:
-        return a
-    return np.pad(a, [(0, window - len(a))] + [(0, 0)] * (a.ndim - 1), mode="edge")
-
-
-def make_windows(trials: list[TrialArrays], window: int, hop: int, inputs: tuple[str, ...]):
-    """(x dict of (n, window, ...) float32, y (n, window) float32) of every trial's windows."""
-    xs = {k: [] for k in inputs}
-    ys = []
-    for t in trials:
-        arrays = {"face": _pad(t.face, window), "eeg": _pad(t.eeg, window)}
-        v = _pad(t.valence, window)
-        for s in window_starts(len(t.valence), window, hop):
-            for k in inputs:
-                xs[k].append(arrays[k][s:s + window])
-            ys.append(v[s:s + window])
-    return ({k: np.asarray(v, dtype=np.float32) for k, v in xs.items()}, np.asarray(ys, dtype=np.float32))
-
-
-def predict_trials(model, trials: list[TrialArrays], window: int, hop: int, outputs=("valence",),
-                   batch_size: int = 64) -> list[dict]:
-    """Per trial, output name -> (L,) predictions averaged over overlapping windows."""
-    inputs = tuple(t.name for t in model.inputs)
-    x, _ = make_windows(trials, window, hop, inputs)
-    pred = model.predict(x, batch_size=batch_size, verbose=0)
-    if not isinstance(pred, dict):
-        pred = {"valence": pred}
-    out, i = [], 0
-    for t in trials:
-        n = len(t.valence)
-        starts = window_starts(n, window, hop)
-        per = {}
-        for name in outputs:
-            acc = np.zeros(max(n, window))
-            cnt = np.zeros(max(n, window))
-            for j, s in enumerate(starts):
-                acc[s:s + window] += pred[name][i + j]
-                cnt[s:s + window] += 1
-            per[name] = (acc / cnt)[:n]
-        i += len(starts)
-        out.append(per)
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
 # metrics
-
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """RMSE (eq. 22), PCC (eq. 23), CCC (eq. 18) of one series (NaN where undefined)."""
-    return references.fold_metrics(y_true, y_pred, "regression")
-
-
-def fold_metrics(y_true: list[np.ndarray], y_pred: list[np.ndarray]) -> tuple[dict, dict]:
-    """(metrics on the concatenated trials, per-trial metrics averaged over the trials)."""
-    pooled = regression_metrics(np.concatenate(y_true), np.concatenate(y_pred))
-    per = [regression_metrics(t, p) for t, p in zip(y_true, y_pred)]
-    mean = {k: float(np.nanmean([m[k] for m in per])) if any(np.isfinite(m[k]) for m in per) else float("nan")
-            for k in pooled}
-    return pooled, mean
-
 
 def extra_metrics(y_true: list[np.ndarray], y_pred: list[np.ndarray]) -> dict:
     """``rmse_rel``: pooled RMSE / std of the pooled test labels (1 = the best constant in hindsight);
@@ -196,7 +123,7 @@ def fold_split(trials: list[TrialArrays], fold: str, params: dict, seed: int = 0
 
     kfold: ``fold`` = "fold<i>", i in 0..k-1; loso: ``fold`` = "P<participant>".
     """
-    protocol = params.get("protocol", "kfold")
+    protocol = check_option("protocol", params.get("protocol", "kfold"), PROTOCOLS)
     subjects = np.array([t.subject for t in trials])
     if protocol == "kfold":
         k = int(params.get("k", 10))
@@ -207,29 +134,28 @@ def fold_split(trials: list[TrialArrays], fold: str, params: dict, seed: int = 0
         train, val = train_val_split(base.train, None, val_fraction=float(params.get("val_fraction", 0.4)),
                                      seed=seed)
         return check_disjoint(Split(fold, np.sort(train), base.test, np.sort(val)))
-    if protocol == "loso":
-        if not fold.startswith("P") or not fold[1:].isdigit():
-            raise KeyError(f"fold {fold!r}: expected 'P<participant>' under leave-one-subject-out")
-        base = loso_split(subjects, int(fold[1:]))
-        train, val = train_val_split(base.train, subjects, val_fraction=float(params.get("val_fraction", 0.2)),
-                                     seed=seed)
-        return check_disjoint(Split(fold, np.sort(train), base.test, np.sort(val)), subjects)
-    raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
+    # loso
+    if not fold.startswith("P") or not fold[1:].isdigit():
+        raise KeyError(f"fold {fold!r}: expected 'P<participant>' under leave-one-subject-out")
+    base = loso_split(subjects, int(fold[1:]))
+    train, val = train_val_split(base.train, subjects, val_fraction=float(params.get("val_fraction", 0.2)),
+                                 seed=seed)
+    return check_disjoint(Split(fold, np.sort(train), base.test, np.sort(val)), subjects)
 
 
 # ----------------------------------------------------------------------------------------------
 # the task
 
-def builder_kwargs(config: dict, params: dict, embed_dim: int | None = None) -> dict:
-    """Keyword arguments of :func:`rmmt.models.build_model` for a row config and profile params
-    (``embed_dim``: the width of the face embeddings, when not the ResNet50's 2048)."""
+def builder_kwargs(config: dict, settings: TrainConfig, embed_dim: int | None = None) -> dict:
+    """Keyword arguments of :func:`rmmt.models.build_model` for a row config and a fold's settings
+    (the window sets ``input_seconds``; ``embed_dim``: the width of the face embeddings, when not the
+    ResNet50's 2048)."""
     kwargs = {k: v for k, v in config.items() if k not in TRAINING_KEYS}
     unknown = set(kwargs) - ({"variant", "kd", "kd_stop_gradient", "mu", "eta"} | set(ModelConfig.__dataclass_fields__))
     if unknown:
         raise ValueError(f"row config: unknown keys {sorted(unknown)}")
-    window = int(params.get("window_steps", DEFAULT_TRAIN.window_steps))
     extra = {} if embed_dim in (None, EMBED_DIM) else {"embed_dim": int(embed_dim)}
-    return {**kwargs, "input_seconds": window / LABEL_FS, "fs": LABEL_FS, **extra}
+    return {**kwargs, "input_seconds": settings.window_steps / LABEL_FS, "fs": LABEL_FS, **extra}
 
 
 def alignment_summary(trials) -> str:
@@ -250,7 +176,7 @@ class MahnobValenceTask:
     weights_env_var = "RMMT_BACKBONE_WEIGHTS"
     #: the modules a fold's numbers depend on (experiments.provenance): not figures, tuning, docs
     code = ("rmmt.config", "rmmt.data", "rmmt.face", "rmmt.features", "rmmt.layers", "rmmt.losses", "rmmt.models",
-            "rmmt.pipeline", "rmmt.task", "preprocessing")
+            "rmmt.pipeline", "rmmt.task", "rmmt.windows", "preprocessing")
 
     def prepare(self, params: dict, data_root: str | None, cache_dir: Path, *, allow_missing: bool = False) -> Prepared:
         """Load MAHNOB-HCI (or write the synthetic copy), then the cached per-step face embeddings.
@@ -325,7 +251,7 @@ class MahnobValenceTask:
         self._model_key = None
         self._model = None
 
-    def model(self, config: dict, params: dict, options: RunOptions, embed_dim: int | None = None):
+    def model(self, config: dict, settings: TrainConfig, options: RunOptions, embed_dim: int | None = None):
         """The compiled model of ``config``, built once per row and reset per fold.
 
         Building and tracing costs more than training a quick fold. The runner seeds every fold
@@ -339,9 +265,8 @@ class MahnobValenceTask:
 
         from rmmt.models import build_model, training_losses
 
-        lr = float(params.get("learning_rate", DEFAULT_TRAIN.learning_rate))
-        alpha = float(config.get("alpha", DEFAULT_TRAIN.alpha))
-        kwargs = builder_kwargs(config, params, embed_dim)
+        lr, alpha = settings.learning_rate, settings.alpha
+        kwargs = builder_kwargs(config, settings, embed_dim)
         key = stable_hash({"config": config, "kwargs": kwargs, "lr": lr,
                            "seed": options.seed, "jit": options.jit})
         if key != self._model_key:
@@ -363,7 +288,7 @@ class MahnobValenceTask:
         return self._model
 
     @timed("training")  # the per-epoch validation selection included
-    def train(self, model, train: list[TrialArrays], val: list[TrialArrays], config: dict, params: dict,
+    def train(self, model, train: list[TrialArrays], val: list[TrialArrays], settings: TrainConfig,
               options: RunOptions) -> dict:
         """Fit the compiled ``model`` in place on ``train`` windows (input standardisation adapted on
         ``train`` first), keep the weights of the epoch with the best validation CCC."""
@@ -371,10 +296,8 @@ class MahnobValenceTask:
 
         from rmmt.models import adapt_normalization, training_targets
 
-        window = int(params.get("window_steps", DEFAULT_TRAIN.window_steps))
-        hop = int(params.get("train_hop_steps", DEFAULT_TRAIN.train_hop_steps))
-        eval_hop = int(params.get("eval_hop_steps", DEFAULT_TRAIN.eval_hop_steps))
-        epochs = int(params.get("epochs", DEFAULT_TRAIN.epochs))
+        window, hop, eval_hop = settings.window_steps, settings.train_hop_steps, settings.eval_hop_steps
+        epochs = settings.epochs
         adapt_normalization(model, {"face": np.concatenate([t.face for t in train]),
                                     "eeg": np.concatenate([t.eeg for t in train]),
                                     "valence": np.concatenate([t.valence for t in train])})
@@ -404,7 +327,7 @@ class MahnobValenceTask:
                     print(f"  epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.4f} val CCC "
                           f"{history['val_ccc'][-1]:.4f}", flush=True)
 
-        model.fit(x, training_targets(model, y), batch_size=int(params.get("batch_size", DEFAULT_TRAIN.batch_size)),
+        model.fit(x, training_targets(model, y), batch_size=settings.batch_size,
                   epochs=epochs, shuffle=True, verbose=0, callbacks=[SelectBest()])
         for n in selected:  # each branch's layers from its own best epoch (one branch: the whole model)
             if best[n]["weights"] is None:
@@ -439,16 +362,15 @@ class MahnobValenceTask:
         test = [trials[i] for i in split.test]
         if is_reference(config):
             return self._reference_fold(config, train + val, test, prepared, options)
-        model = self.model(config, params, options, embed_dim=trials[0].face.shape[1])
+        settings = TrainConfig.of(params, config)  # the profile's training settings, read once per fold
+        model = self.model(config, settings, options, embed_dim=trials[0].face.shape[1])
         keras.utils.set_random_seed(options.seed)  # the same dropout and epoch order as a fresh build
-        fit = self.train(model, train, val, config, params, options)
-        window = int(params.get("window_steps", DEFAULT_TRAIN.window_steps))
-        eval_hop = int(params.get("eval_hop_steps", DEFAULT_TRAIN.eval_hop_steps))
+        fit = self.train(model, train, val, settings, options)
         outputs = [n for n in ("valence", "face_valence", "eeg_valence") if n in model.output]
-        preds = predict_trials(model, test, window, eval_hop, outputs)
+        preds = predict_trials(model, test, settings.window_steps, settings.eval_hop_steps, outputs)
         y_true = [t.valence.astype(np.float64) for t in test]
         y_pred = [p["valence"] for p in preds]
-        pooled, per_trial = fold_metrics(y_true, y_pred)
+        pooled, per_trial = regression_fold_metrics(y_true, y_pred)
         record = {
             "metrics": {**pooled, **extra_metrics(y_true, y_pred)},
             "trial_mean_metrics": per_trial,
@@ -492,7 +414,7 @@ class MahnobValenceTask:
                             features=lambda: (features(fit), features(test)), seed=options.seed)
         bounds = np.cumsum([len(t) for t in y_true])[:-1]
         y_pred = np.split(np.asarray(out["y_pred"], dtype=np.float64), bounds)
-        _, per_trial = fold_metrics(y_true, y_pred)
+        _, per_trial = regression_fold_metrics(y_true, y_pred)
         out["metrics"] = {**out["metrics"], **extra_metrics(y_true, y_pred)}
         out.update(trial_mean_metrics=per_trial, test_sessions=[t.session for t in test],
                    test_lengths=[len(t) for t in y_true], test_subjects=sorted({t.subject for t in test}),

@@ -9,18 +9,18 @@ test trials are never seen. Projects are keyed by everything they depend on
 
     python -m rmmt.tuning --profile quick --folds fold0 --max-trials 4 --directory results/rmmt_search
 
-Writes ``<directory>/<profile>/fold-<fold>/best.json`` with the best hyper-parameters and their validation CCC.
+Writes ``<directory>/<profile>/fold-<fold>/best.json`` with the best hyper-parameters
+(``best_hyperparameters``) and their validation CCC (``best_val_ccc``), on the chief only.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from experiments import registry
-from experiments.runner import default_cache_dir
-from experiments.search import SearchKey, make_tuner, project_name, space_of, write_best
+from experiments.errors import UserInputError, format_error, run_cli
+from experiments.search import SearchCommand, SearchKey, make_tuner, project_name, space_of
+from experiments.search import main as search_main
 from experiments.task import RunOptions
-from rmmt.config import DEFAULT_TRAIN, SEARCH_SPACE
+from rmmt.config import SEARCH_SPACE, TrainConfig
 from rmmt.task import MahnobValenceTask, builder_kwargs, fold_split
 
 OBJECTIVE = "val_ccc"
@@ -49,7 +49,8 @@ class RmmtHyperModel(_kt().HyperModel):
 
     def __init__(self, base_config: dict, params: dict, embed_dim: int, seed: int):
         super().__init__(name="rmmt", tunable=True)
-        self.base_config, self.params, self.embed_dim, self.seed = base_config, params, embed_dim, seed
+        self.base_config, self.embed_dim, self.seed = base_config, embed_dim, seed
+        self.settings = TrainConfig.of(params, base_config)  # the profile's training settings, read once
 
     def build(self, hp):
         import keras
@@ -57,19 +58,21 @@ class RmmtHyperModel(_kt().HyperModel):
         from rmmt.models import build_model, training_losses
 
         config = {**self.base_config, **declare(hp)}
-        model = build_model(**builder_kwargs(config, self.params, self.embed_dim))
-        losses, weights = training_losses(model, float(config.get("alpha", DEFAULT_TRAIN.alpha)))
+        model = build_model(**builder_kwargs(config, self.settings, self.embed_dim))
+        losses, weights = training_losses(model, self.settings.alpha)
         model.compile(optimizer=keras.optimizers.Adam(hp.get("learning_rate")), loss=losses, loss_weights=weights,
                       jit_compile=False)
         return model
 
     def fit(self, hp, model, train=None, val=None, **kwargs):
-        fit = MahnobValenceTask().train(model, train, val, self.base_config, self.params, RunOptions(seed=self.seed))
+        fit = MahnobValenceTask().train(model, train, val, self.settings, RunOptions(seed=self.seed))
         return {OBJECTIVE: fit["best_val_ccc"]}
 
 
-def search_fold(prepared, fold: str, params: dict, profile: str, directory: Path, max_trials: int, seed: int,
-                base_config: dict) -> Path:
+def run_search(prepared, fold: str, params: dict, profile: str, directory: Path, max_trials: int, seed: int,
+               base_config: dict) -> dict:
+    """Search for one fold; returns the best-trial record (:func:`experiments.search.main` writes it
+    as ``<profile>/fold-<fold>/best.json``, on the chief only)."""
     trials = prepared.data.trials
     split = fold_split(trials, fold, params, seed=seed)
     train = [trials[i] for i in split.train]
@@ -88,37 +91,39 @@ def search_fold(prepared, fold: str, params: dict, profile: str, directory: Path
     tuner = make_tuner("random", model, directory, key, kt.Objective(OBJECTIVE, "max"), max_trials=max_trials)
     tuner.search(train=train, val=val)
     best = tuner.oracle.get_best_trials(1)[0]
-    return write_best(directory, fold, {"fold": fold, "project": project_name(key), "search_key": key.to_dict(),
-                                        "hyperparameters": best.hyperparameters.values, OBJECTIVE: best.score,
-                                        "test_trials": [trials[i].session for i in split.test]})
+    return {"fold": fold, "project": project_name(key), "search_key": key.to_dict(), "objective": OBJECTIVE,
+            "best_hyperparameters": best.hyperparameters.values, f"best_{OBJECTIVE}": best.score,
+            "test_trials": [trials[i].session for i in split.test]}
+
+
+#: the row searched around: RMMT with the paper's KD weight
+BASE_CONFIG = {"variant": "rmmt", "alpha": 1.0}
+
+
+def _add_arguments(p) -> None:
+    p.add_argument("--max-trials", type=int, default=4)
+
+
+def _check_arguments(args) -> None:
+    if args.max_trials < 1:
+        raise UserInputError(format_error("--max-trials", args.max_trials, "a positive integer"))
+
+
+def search_fold(run, fold: str) -> dict:
+    """The search of ``fold`` around :data:`BASE_CONFIG` (:func:`run_search`)."""
+    return run_search(run.prepared, fold, run.params, run.profile, run.directory, run.args.max_trials, run.seed,
+                      BASE_CONFIG)
+
+
+COMMAND = SearchCommand(name="rmmt-search", prog="python -m rmmt.tuning", description=__doc__,
+                        experiment="rmmt_table3", directory="results/rmmt_search", search_fold=search_fold,
+                        add_arguments=_add_arguments, check_arguments=_check_arguments)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiment", default="rmmt_table3", help="whose profile (protocol, epochs) to use")
-    parser.add_argument("--profile", default="quick")
-    parser.add_argument("--folds", default="profile", help="'profile' (the profile's folds), 'all', or fold0,fold3")
-    parser.add_argument("--max-trials", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument("--directory", default="results/rmmt_search")
-    args = parser.parse_args(argv)
-    spec = registry.get(args.experiment)
-    params = dict(spec.profile(args.profile).params)
-    task = MahnobValenceTask()
-    prepared = task.prepare(params, args.data_root, default_cache_dir())
-    if args.folds == "profile":
-        folds = task.folds(prepared, params)
-    elif args.folds == "all":
-        folds = task.folds(prepared, {**params, "n_folds": None})
-    else:
-        folds = [f.strip() for f in args.folds.split(",") if f.strip()]
-    for fold in folds:
-        path = search_fold(prepared, fold, params, args.profile, Path(args.directory), args.max_trials, args.seed,
-                           {"variant": "rmmt", "alpha": 1.0})
-        print(f"[rmmt search] fold {fold}: wrote {path}", flush=True)
-    return 0
+    """``python -m rmmt.tuning``: the :func:`experiments.search.main` skeleton with this search."""
+    return search_main(COMMAND, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

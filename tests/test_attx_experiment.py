@@ -54,6 +54,7 @@ def test_a_root_missing_subjects_is_an_error_unless_allowed(wesad_root, tmp_path
 
 
 def test_synthetic_folder_carries_the_generator_version(tmp_path, monkeypatch):
+    import attx_keras.data.synthetic as S
     import attx_keras.task as T
     from experiments.provenance import code_hash
 
@@ -63,13 +64,13 @@ def test_synthetic_folder_carries_the_generator_version(tmp_path, monkeypatch):
     def fake_write(root, subjects, seed, minutes):  # records where the generator would write
         raise Written(str(root))
 
-    assert T.generator_version() == code_hash(T.GENERATOR_MODULES)[:8]
+    assert S.generator_version() == code_hash(S.GENERATOR_MODULES)[:8]
     monkeypatch.setattr(T, "write_synthetic", fake_write)
     params = {"n_subjects": 2, "minutes": 1}
     with pytest.raises(Written) as first:
         T.WesadStressTask().prepare(params, None, tmp_path)
-    assert str(first.value) == str(tmp_path / f"synthetic-wesad-1min-seed0-gen{T.generator_version()}")
-    monkeypatch.setattr(T, "code_hash", lambda modules: "0123456789abcdef")  # an edited generator
+    assert str(first.value) == str(tmp_path / f"synthetic-wesad-1min-seed0-gen{S.generator_version()}")
+    monkeypatch.setattr(S, "code_hash", lambda modules: "0123456789abcdef")  # an edited generator
     with pytest.raises(Written) as second:
         T.WesadStressTask().prepare(params, None, tmp_path)
     assert str(second.value) == str(tmp_path / "synthetic-wesad-1min-seed0-gen01234567")
@@ -80,10 +81,10 @@ def test_mixed_precision_keeps_the_output_softmax_in_float32():
 
     from attx_keras.models import build_model
 
-    plain = build_model("attx", "both", (1, 2), input_seconds=2)
+    plain = build_model("attx", direction="both", stages=(1, 2), input_seconds=2)
     keras.mixed_precision.set_dtype_policy("mixed_float16")
     try:
-        mixed = build_model("attx", "both", (1, 2), input_seconds=2)
+        mixed = build_model("attx", direction="both", stages=(1, 2), input_seconds=2)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     assert mixed.get_layer("classifier_fc2").compute_dtype == "float16"
@@ -181,7 +182,7 @@ def test_models_run_on_other_backends(backend, tmp_path):
             want = attx_numpy(*z, keras.ops.convert_to_numpy(layer.W), keras.ops.convert_to_numpy(layer.w_u), "both", score)
             for g, w in zip(got, want):
                 np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-        model = build_model("attx", "both", (1, 2), input_seconds=2)
+        model = build_model("attx", direction="both", stages=(1, 2), input_seconds=2)
         model.compile("adam", "categorical_crossentropy")
         x = {k: rng.normal(size=(4, 512, 1)).astype("float32") for k in ("ecg", "eda")}
         loss = model.train_on_batch(x, keras.utils.to_categorical([0, 1, 0, 1], 2))

@@ -4,8 +4,6 @@ attx_keras/param_counts.csv holds every configuration's parameter counts (STYLE.
 After an intended architecture change, rewrite the table in the same commit with
 ``python -m tests.test_attx_models`` (the test then compares exactly again).
 """
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +13,10 @@ keras = pytest.importorskip("keras")
 
 from attx_keras.models import DEFAULT_WIDTHS, build_model  # noqa: E402
 from experiments import registry  # noqa: E402
+from tests.model_checks import (check_param_counts, check_param_table, check_round_trip,  # noqa: E402
+                                write_param_counts)
 
 PARAM_COUNTS = Path(__file__).resolve().parents[1] / "attx_keras" / "param_counts.csv"
-PARAM_FIELDS = ("row", "config", "trainable", "total")
 
 
 def all_configs():
@@ -28,47 +27,18 @@ def all_configs():
     return seen
 
 
-def param_counts() -> list[dict]:
-    """One row per registry configuration, built at the paper's input (10 s at 256 Hz)."""
-    rows = []
-    for name, config in sorted(all_configs().items()):
-        keras.backend.clear_session()
-        trainable, total = counts_of(build_model(**config))
-        rows.append({"row": name, "config": json.dumps(config, sort_keys=True), "trainable": trainable,
-                     "total": total})
-    return rows
-
-
-def read_param_counts(path=PARAM_COUNTS) -> list[dict]:
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        assert tuple(reader.fieldnames) == PARAM_FIELDS, f"{path}: columns {reader.fieldnames}"
-        return [{**r, "trainable": int(r["trainable"]), "total": int(r["total"])} for r in reader]
-
-
-def write_param_counts(path=PARAM_COUNTS) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=PARAM_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(param_counts())
-    return path
-
-
-def counts_of(model) -> tuple[int, int]:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights)), int(model.count_params())
+def expected_rows() -> dict:
+    """``{row: ("build_model", config)}``: the registry's configurations, built at the paper's input
+    (10 s at 256 Hz, the builder's default)."""
+    return {name: ("build_model", config) for name, config in all_configs().items()}
 
 
 def test_param_count_table_is_complete():
     """One CSV row per registry configuration, with the registry's config (the counts are compared,
     exactly, by the build test of each row below)."""
-    table = read_param_counts()
-    configs = all_configs()
-    assert [r["row"] for r in table] == sorted(configs), "param_counts.csv: rows differ from the registry"
-    for r in table:
-        assert json.loads(r["config"]) == configs[r["row"]], f"param_counts.csv: row {r['row']}: config differs"
+    by_row = check_param_table(PARAM_COUNTS, expected_rows())
     # AttX differs from plain cross-connections by its attention weights only: W (2 x 2) and
     # w_u (m,) per stage, m = the stage's width (eqs. 1-2)
-    by_row = {r["row"]: r for r in table}
     extra = by_row["attx-both-s12"]["trainable"] - by_row["cross-both-s12"]["trainable"]
     assert extra == (4 + DEFAULT_WIDTHS[0]) + (4 + DEFAULT_WIDTHS[1])
 
@@ -84,9 +54,7 @@ def test_configuration_builds_trains_and_roundtrips(row, config, tmp_path):
     keras.backend.clear_session()
     model = build_model(**config, input_seconds=2)  # 512 samples keep the test fast; same layers
     # STYLE.md rule 6: the counts do not depend on the input length (global pooling before the FC layers)
-    want = {r["row"]: (r["trainable"], r["total"]) for r in read_param_counts()}
-    assert counts_of(model) == want[row], (f"{row}: (trainable, total) = {counts_of(model)}, param_counts.csv says "
-                                           f"{want[row]}; rebuild it with `python -m tests.test_attx_models`")
+    check_param_counts(model, check_param_table(PARAM_COUNTS, expected_rows())[row], PARAM_COUNTS)
     rng = np.random.default_rng(0)
     names = [t.name for t in model.inputs]
     x = {k: rng.normal(size=(4, 512, 1)).astype("float32") for k in names}
@@ -96,10 +64,7 @@ def test_configuration_builds_trains_and_roundtrips(row, config, tmp_path):
     loss = model.train_on_batch(x, y)
     assert np.isfinite(loss)
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
-    path = tmp_path / f"{row}.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    check_round_trip(model, x, tmp_path / f"{row}.keras")
 
 
 def test_paper_model_structure_reads_like_fig2():
@@ -137,4 +102,15 @@ def test_bad_arguments(kwargs, match):
 
 
 if __name__ == "__main__":
-    print(f"wrote {write_param_counts()}")
+    print(f"wrote {write_param_counts(PARAM_COUNTS, expected_rows(), lambda row: build_model(**all_configs()[row]))}")
+
+
+def test_build_model_keeps_its_positional_signature():
+    """Issue 4's public form build_model(fusion, direction, stages, input_seconds, fs, n_classes, score)
+    builds the same model as the keyword form."""
+    a = build_model("attx", "ecg_to_eda", (1, 3), 2, 256, 3, "per_step")
+    b = build_model(fusion="attx", direction="ecg_to_eda", stages=(1, 3), input_seconds=2, fs=256, n_classes=3,
+                    score="per_step")
+    assert a.name == b.name and a.count_params() == b.count_params()
+    assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
+    assert a.output.shape == (None, 3)

@@ -9,7 +9,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from attx_keras.pipeline import PipelineParams, windows_for_inference  # noqa: E402
-from attx_keras.predict import main, read_signal_file  # noqa: E402
+from attx_keras.data.signal_files import read_signal_file  # noqa: E402
+from attx_keras.predict import main  # noqa: E402
 from experiments.errors import run_cli  # noqa: E402
 
 

@@ -1,7 +1,6 @@
 """Registry-driven tests of every RMMT model of Tables 3-7 (STYLE.md rules 2 and 6)."""
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -12,7 +11,9 @@ import keras
 
 from experiments import registry
 from rmmt.models import build_model, training_losses, training_targets
+from rmmt.config import TrainConfig
 from rmmt.task import builder_kwargs
+from tests.model_checks import check_param_counts, check_param_table, check_round_trip, write_param_counts
 
 CSV = Path(__file__).resolve().parents[1] / "rmmt" / "param_counts.csv"
 RMMT_EXPERIMENTS = ("rmmt_table3", "rmmt_table4", "rmmt_table5", "rmmt_table6", "rmmt_alpha")
@@ -27,7 +28,7 @@ def unique_rows() -> dict[str, dict]:
         for row in spec.runnable_rows:
             if (row.config or {}).get("reference"):
                 continue  # floor / classical: no model
-            kwargs = builder_kwargs(row.config, params)
+            kwargs = builder_kwargs(row.config, TrainConfig.of(params, row.config))
             key = json.dumps(kwargs, sort_keys=True)
             if key not in seen:
                 seen.add(key)
@@ -38,20 +39,20 @@ def unique_rows() -> dict[str, dict]:
 ROWS = unique_rows()
 
 
+def expected_rows() -> dict:
+    """``{row: ("build_model", builder kwargs)}`` of every distinct RMMT architecture."""
+    return {name: ("build_model", kwargs) for name, kwargs in ROWS.items()}
+
+
 def inputs_for(model, n=3, seed=0):
     rng = np.random.default_rng(seed)
     return {t.name: rng.normal(size=(n,) + tuple(t.shape[1:])).astype("float32") for t in model.inputs}
 
 
 def test_param_count_table_is_true():
-    with CSV.open() as fh:
-        table = {r["row"]: r for r in csv.DictReader(fh)}
-    assert set(table) == set(ROWS), f"{CSV.name} rows {sorted(table)} != model rows {sorted(ROWS)}"
+    table = check_param_table(CSV, expected_rows())
     for name, kwargs in ROWS.items():
-        model = build_model(**kwargs)
-        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        assert table[name]["config"] == json.dumps(kwargs, sort_keys=True), f"{name}: config changed"
-        assert (int(table[name]["trainable"]), int(table[name]["total"])) == (trainable, model.count_params()), name
+        check_param_counts(build_model(**kwargs), table[name], CSV)
 
 
 def conv(k, c_in, c_out):
@@ -94,15 +95,8 @@ def test_row_trains_one_step_and_reloads(row, tmp_path):
     assert np.all(np.isfinite(loss))
     stale = [w.path for w, b in zip(model.trainable_weights, before) if np.array_equal(keras.ops.convert_to_numpy(w), b)]
     assert not stale, f"trainable weights left unchanged by one step: {stale}"
-    want = {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
-    path = tmp_path / f"{row}.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path, compile=False)
-    got = {k: keras.ops.convert_to_numpy(v) for k, v in loaded(x, training=False).items()}
-    assert set(got) == set(want)
-    for k in want:
-        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6)
-    assert want["valence"].shape == (3, 8)
+    loaded = check_round_trip(model, x, tmp_path / f"{row}.keras", compile=False)
+    assert keras.ops.convert_to_numpy(loaded(x, training=False)["valence"]).shape == (3, 8)
 
 
 def test_structure_reads_like_the_figures():
@@ -247,3 +241,7 @@ def test_face_embedding_cache_key_covers_code_backend_and_libraries(monkeypatch,
     monkeypatch.setattr(provenance, "code_hash", lambda modules: "another-code-version")
     trial_embeddings([Trial()], BackboneSpec("tiny"), tmp_path, log_progress=None)
     assert len(list((tmp_path / "rmmt-face-embeddings").glob("session7-*.npy"))) == 2
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_param_counts(CSV, expected_rows(), lambda name: build_model(**ROWS[name]))}")

@@ -199,7 +199,7 @@ def test_params_are_checked():
 
 
 def test_face_crop_throughput_reports_a_rate():
-    from rmmt.pipeline import face_crop_throughput
+    from benchmarks.bench_rmmt import face_crop_throughput
 
     out = face_crop_throughput(1.0)
     assert 60 <= out["frames"] <= 64 and out["frames_per_s"] > 0 and out["n_fallback"] < 16

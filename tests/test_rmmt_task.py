@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from experiments.cv import LeakageError, Split, check_disjoint
-from rmmt.task import (MahnobValenceTask, RmmtData, TrialArrays, fold_metrics, fold_split, make_windows,
-                       predict_trials, window_starts)
+from experiments.metrics import regression_fold_metrics
+from rmmt.task import MahnobValenceTask, RmmtData, TrialArrays, fold_split
+from rmmt.windows import make_windows, predict_trials, window_starts
 
 
 def fake_trials(n_subjects=6, per_subject=4, seed=0, embed=8):
@@ -98,7 +99,7 @@ def test_predict_trials_averages_overlapping_windows_back_to_the_trial():
 def test_fold_metrics_concatenate_trials():
     y = [np.array([0.0, 0.1, 0.2]), np.array([0.3, 0.2, 0.4])]
     p = [np.array([0.0, 0.1, 0.3]), np.array([0.3, 0.2, 0.4])]
-    pooled, per_trial = fold_metrics(y, p)
+    pooled, per_trial = regression_fold_metrics(y, p)
     assert pooled["rmse"] == pytest.approx(np.sqrt(0.01 / 6))
     assert per_trial["rmse"] == pytest.approx((np.sqrt(0.01 / 3) + 0) / 2)
 
@@ -162,18 +163,19 @@ def test_smoke_profile_end_to_end(tmp_path, monkeypatch, smoke_cache):
 
 
 def test_search_fold_uses_training_and_validation_only(tmp_path):
-    from experiments.search import read_best
+    from experiments.search import read_best, write_best
     from experiments.task import Prepared
-    from rmmt.tuning import search_fold
+    from rmmt.tuning import run_search
 
     prepared = Prepared("f", "fake", RmmtData(fake_trials(4, 2, embed=8), "fake backbone"))
     params = {"protocol": "loso", "val_fraction": 0.3, "epochs": 1, "window_steps": 16, "train_hop_steps": 16,
               "eval_hop_steps": 16, "batch_size": 8}
-    search_fold(prepared, "P1", params, "smoke", tmp_path, max_trials=1, seed=0, base_config={"variant": "rmmt"})
+    record = run_search(prepared, "P1", params, "smoke", tmp_path, max_trials=1, seed=0, base_config={"variant": "rmmt"})
+    write_best(tmp_path, "P1", record)
     best = read_best(tmp_path, "P1")
     key = best["search_key"]
     assert "P1" not in key["train"] + key["val"] and not set(key["train"]) & set(key["val"])
-    assert set(best["hyperparameters"]) == {"d_model", "n_layers", "tcn_depth", "tcn_width", "learning_rate"}
+    assert set(best["best_hyperparameters"]) == {"d_model", "n_layers", "tcn_depth", "tcn_width", "learning_rate"}
     assert best["test_trials"] == [2, 4]
 
 

@@ -1,7 +1,5 @@
 """transformer_ssl models: the CNN's receptive field, registry rows (build, one step, .keras round trip),
 the parameter-count table, Fig. 1/2 structure, frozen recognizers under late fusion, bad arguments."""
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +7,16 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from tests.model_checks import check_param_counts, check_param_table, check_round_trip, write_param_counts  # noqa: E402
 from transformer_ssl import models as M  # noqa: E402
 
 CSV = Path(M.__file__).resolve().parent / "param_counts.csv"
 SECONDS = 1.0  # 128 samples: the same layers and weights as the paper's 10 s, much faster
+
+
+def expected_rows() -> dict:
+    """``{row: (builder, config)}`` of the registry, the config at the paper's input (10 s)."""
+    return {name: (builder, {**config, "input_seconds": 10.0}) for name, (builder, config) in M.MODEL_CONFIGS.items()}
 
 
 def test_cnn_receptive_field_by_perturbation():
@@ -50,25 +54,14 @@ def test_registry_row_builds_trains_one_step_and_roundtrips(name, tmp_path):
     loss = model.train_on_batch(x, y if len(y) > 1 else y[0])
     assert np.all(np.isfinite(loss))
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    got, want = loaded.predict(x, verbose=0), model.predict(x, verbose=0)
-    for g, w in zip(got if isinstance(got, list) else [got], want if isinstance(want, list) else [want]):
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+    check_round_trip(model, x, tmp_path / f"{name}.keras", atol=1e-5)
 
 
 def test_parameter_counts_table_is_true_and_complete():
-    with open(CSV, newline="") as fh:
-        rows = {r["row"]: r for r in csv.DictReader(fh)}
-    assert set(rows) == set(M.MODEL_CONFIGS), "param_counts.csv must list every registry row"
-    for name, (builder, config) in M.MODEL_CONFIGS.items():
+    table = check_param_table(CSV, expected_rows())
+    for name in M.MODEL_CONFIGS:
         keras.backend.clear_session()
-        model = M.MODELS[name](SECONDS)  # counts do not depend on the input length
-        trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
-        assert rows[name]["model"] == builder
-        assert json.loads(rows[name]["config"]) == {**config, "input_seconds": 10.0}
-        assert (int(rows[name]["trainable"]), int(rows[name]["total"])) == (trainable, model.count_params()), name
+        check_param_counts(M.MODELS[name](SECONDS), table[name], CSV)  # counts do not depend on the input length
 
 
 def test_encoder_and_recognizer_structure_reads_like_fig1():
@@ -176,3 +169,7 @@ def test_diagnose_cls_report_finds_a_signal_that_is_a_small_share_of_a_constant(
     assert out["cls_std_over_mean"] < 0.02
     assert out["probe_f1_macro"] > 0.9
     assert out["standardised"][-1]["f1_macro"] > 0.9 and out["standardised"][-1]["dead_share"] < 0.5
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_param_counts(CSV, expected_rows(), lambda name: M.MODELS[name](SECONDS))}")

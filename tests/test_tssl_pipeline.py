@@ -3,12 +3,13 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from transformer_ssl import pipeline
+from transformer_ssl import corpora, pipeline
 from transformer_ssl.data import amigos
 from transformer_ssl.data.amigos import AmigosFormatError, read_participant
 from transformer_ssl.data.synthetic_amigos import write_synthetic_amigos
 from transformer_ssl.data.synthetic_corpora import write_synthetic_corpora
-from transformer_ssl.pipeline import AmigosParams, fold_labels, load_amigos_segments, load_pretrain_eeg
+from transformer_ssl.corpora import load_pretrain_eeg
+from transformer_ssl.pipeline import AmigosParams, fold_labels, load_amigos_segments
 
 FS = 128
 
@@ -141,7 +142,7 @@ def test_cache_hit_and_keys(root, tmp_path, monkeypatch):
     (dict(ecg_band=(0.8, 64.0)), r"ecg_band: .*< 64"),
     (dict(fs=256.0), r"fs: AMIGOS's preprocessed signals are 128 Hz"),
     (dict(ecg_channel="ECG"), r"\['ECG'\] are not AMIGOS channels"),
-    (dict(max_nan_fraction=2.0), r"max_nan_fraction: expected a fraction 0-1"),
+    (dict(max_nan_fraction=2.0), r"max_nan_fraction: expected a fraction in \[0, 1\], got 2.0"),
 ])
 def test_params_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -152,7 +153,7 @@ def test_roots_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("AMIGOS_ROOT", str(tmp_path / "amigos"))
     monkeypatch.setenv("EEG_CORPORA_ROOT", str(tmp_path / "eeg"))
     assert pipeline.amigos_root(None, None) == (tmp_path / "amigos", f"AMIGOS at {tmp_path / 'amigos'}")
-    assert pipeline.pretrain_root(None, None)[0] == tmp_path / "eeg"
+    assert corpora.pretrain_root(None, None)[0] == tmp_path / "eeg"
     monkeypatch.delenv("AMIGOS_ROOT")
     with pytest.raises(ValueError, match="cache_dir: needed"):
         pipeline.amigos_root(None, None)
@@ -192,7 +193,7 @@ def test_pretrain_corpus_skips_a_bad_file_with_its_reason(tmp_path, caplog):
     names[names.index("O1")] = "EOG"
     (croot / "WAY-EEG-GAL" / "P9").mkdir()
     _write_way(croot / "WAY-EEG-GAL" / "P9", np.zeros((500 * 11, 32)), names, 500, name="HS_P9_S1.mat")
-    with caplog.at_level(logging.WARNING, logger="transformer_ssl.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="transformer_ssl.corpora"):
         pc = load_pretrain_eeg(croot, None)
     assert len(pc) == 3 and "WAY-EEG-GAL/P9/HS_P9_S1.mat" not in set(pc.recording)
     line = "WAY-EEG-GAL/P9/HS_P9_S1.mat: skipped ("
@@ -221,15 +222,15 @@ def test_pretrain_ecg_corpus(tmp_path, monkeypatch):
     t = np.arange(256 * 12) / 256
     write_edf(tmp_path / "ecg" / "rec.edf", ["ECG"], 256, 12, fill=lambda i: 800 * np.sin(2 * np.pi * 1.1 * t))
     write_edf(tmp_path / "ecg" / "eeg_only.edf", ["Fz", "Cz"], 256, 12)  # ignored: no ECG channel
-    ec = pipeline.load_pretrain_ecg(tmp_path / "ecg", tmp_path / "cache")
+    ec = corpora.load_pretrain_ecg(tmp_path / "ecg", tmp_path / "cache")
     assert ec.ecg.shape == (3, 1280, 1) and ec.ecg.dtype == np.float32
     assert list(ec.recording) == ["WESAD/S2/S2.pkl", "WESAD/S2/S2.pkl", "rec.edf"]
     assert list(ec.corpus) == ["wesad", "wesad", "edf"]
     np.testing.assert_allclose(ec.ecg[:2].std(), 1.0, atol=1e-4)
     monkeypatch.delenv("ECG_CORPORA_ROOT", raising=False)
-    assert pipeline.ecg_pretrain_root(None) is None  # default: AMIGOS's own training ECG only
+    assert corpora.ecg_pretrain_root(None) is None  # default: AMIGOS's own training ECG only
     monkeypatch.setenv("ECG_CORPORA_ROOT", str(tmp_path / "ecg"))
-    assert pipeline.ecg_pretrain_root(None) == tmp_path / "ecg"
+    assert corpora.ecg_pretrain_root(None) == tmp_path / "ecg"
 
 
 def test_participant_without_usable_trial_is_skipped(root, tmp_path):

@@ -7,7 +7,9 @@ import pytest
 
 from experiments import registry
 from experiments.cv import LeakageError, Split
-from transformer_ssl.task import AmigosData, AmigosTask, parse_config, select_segments
+from transformer_ssl.fold_data import AmigosData, select_segments
+from transformer_ssl.settings import parse_config
+from transformer_ssl.task import AmigosTask
 
 EXPERIMENTS = ("amigos_eeg", "amigos_fused", "amigos_pretrain", "amigos_baseline", "amigos_trialwise",
                "amigos_subjectwise")
@@ -35,7 +37,7 @@ def fake_data(n_subjects=4, per_subject=5, length=16):
 
 
 def test_trial_cv_keeps_every_trial_on_one_side_and_segment_cv_does_not():
-    from transformer_ssl.task import trial_overlap
+    from transformer_ssl.fold_data import trial_overlap
 
     task, data = AmigosTask(), fake_data(n_subjects=4, per_subject=6)
     overlaps = {cv: [trial_overlap(data, task.split(data, {"k": 4}, cv, f)) for f in task.folds(None, {"k": 4})]
@@ -130,7 +132,7 @@ def test_tables_are_registered_with_the_papers_numbers():
     assert {r.name for r in registry.get("amigos_subjectwise").rows} >= {"floor-arousal-subjects",
                                                                           "classical-valence-subjects"}
     assert registry.get("amigos_fused").profile("paper").params["pretrain_epochs"] == 500
-    from transformer_ssl.task import MAX_SYNTHETIC_PER_CORPUS
+    from transformer_ssl.corpora import MAX_SYNTHETIC_PER_CORPUS
     for profile in t2.profiles.values():  # the synthetic corpora writer accepts every profile's size
         assert 1 <= profile.params["corpus_per_corpus"] <= MAX_SYNTHETIC_PER_CORPUS
 
@@ -203,7 +205,7 @@ def test_reference_rows_run_on_the_learned_rows_folds(tmp_path):
 def test_real_amigos_without_eeg_corpora_is_one_error_and_stores_nothing(tmp_path, monkeypatch, capsys):
     from experiments.cli import entry
     from transformer_ssl.data.synthetic_amigos import ensure_synthetic_amigos
-    from transformer_ssl.task import check_corpora
+    from transformer_ssl.corpora import check_corpora
 
     real_layout = ensure_synthetic_amigos(tmp_path / "w", n_participants=2, trial_seconds=15.0)  # the real file format
     monkeypatch.delenv("EEG_CORPORA_ROOT", raising=False)
@@ -242,7 +244,7 @@ def test_cached_models_are_keyed_by_the_whole_code_backend_precision_and_version
 
 
 def test_constant_check_scores_the_best_constant_in_hindsight():
-    from transformer_ssl.task import constant_check
+    from transformer_ssl.fold_data import constant_check
 
     y = np.array([1, 1, 1, 0])
     out = constant_check(y, np.ones(4, dtype=int))
@@ -304,7 +306,7 @@ def test_shared_pretraining_is_one_encoder_for_every_fold_and_cv_and_is_shown(tm
 def test_training_zscore_is_raw_signal_standardised_with_training_statistics_only():
     """Stored segments are z-scored per subject over all segments; re-standardising them on the training
     segments equals standardising the raw signal with training statistics, whatever the test segments hold."""
-    from transformer_ssl.task import training_zscore
+    from transformer_ssl.fold_data import training_zscore
 
     rng = np.random.default_rng(0)
     subject = np.repeat(["P01", "P02"], 6)
@@ -331,7 +333,7 @@ def test_training_zscore_is_raw_signal_standardised_with_training_statistics_onl
 
 def test_training_zscore_errors_name_the_participant():
     from experiments.errors import UserInputError
-    from transformer_ssl.task import training_zscore
+    from transformer_ssl.fold_data import training_zscore
 
     x = np.random.default_rng(1).normal(size=(6, 8, 2)).astype("float32")
     subject = np.array(["P01"] * 3 + ["P02"] * 3)
@@ -343,7 +345,7 @@ def test_training_zscore_errors_name_the_participant():
 
 
 def test_zscore_training_reaches_the_pretraining_corpus_and_the_test_check():
-    from transformer_ssl.task import training_zscore
+    from transformer_ssl.fold_data import training_zscore
 
     data = fake_data()
     split = Split("fold0", np.r_[0:3, 5:8, 10:13, 15:18], np.r_[3:5, 8:10, 13:15, 18:20])

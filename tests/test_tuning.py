@@ -184,9 +184,12 @@ def test_cli_errors_are_one_line(args, match, wesad_root, tmp_path, monkeypatch,
 
 
 def test_folds_option():
-    from attx_keras.tuning import resolve_folds
+    from attx_keras.task import WesadStressTask
+    from experiments.search import resolve_folds
+    from experiments.task import Prepared
 
-    subjects = ["S10", "S2", "S3", "S4"]
+    # the skeleton's "all": the task's folds without the profile's n_folds (AttX: subjects by number)
+    subjects = WesadStressTask().folds(Prepared("f", "fake", dict.fromkeys(["S10", "S2", "S3", "S4"])), {})
     assert resolve_folds(["S2"], subjects, "profile") == ["S2"]
     assert resolve_folds(["S2"], subjects, "all") == ["S2", "S3", "S4", "S10"]
     assert resolve_folds(["S2"], subjects, "S4, S10") == ["S4", "S10"]

@@ -47,7 +47,7 @@ def _floats(text: str) -> list[float]:
 def load(n_participants: int, trial_seconds: float, segment_s: float, cache_dir: Path, max_segments: int | None):
     """Synthetic AMIGOS segments of ``segment_s`` seconds (the default pipeline otherwise)."""
     from transformer_ssl.pipeline import AmigosParams, amigos_root, load_amigos_segments
-    from transformer_ssl.task import select_segments
+    from transformer_ssl.fold_data import select_segments
 
     root, source = amigos_root(None, cache_dir, n_participants=n_participants, trial_seconds=trial_seconds, seed=0)
     seg = load_amigos_segments(root, AmigosParams(segment_s=segment_s), cache_dir, source=source)

@@ -13,20 +13,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from preprocessing.validation import check_fraction, check_option, check_positive_int
+
 PACKAGE = "transformer_ssl"
 ACTIVATIONS = ("relu", "gelu")
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return value
-
-
-def _rate(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}: expected a dropout rate in [0, 1), got {value!r}")
-    return float(value)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -149,15 +139,13 @@ class TransformerEncoderBlock(keras.layers.Layer):
                  activation: str = "relu", layer_norm_epsilon: float = 1e-5, kernel_initializer="glorot_uniform",
                  **kwargs):
         super().__init__(**kwargs)
-        self.hidden = _positive_int("hidden", hidden)
-        self.num_heads = _positive_int("num_heads", num_heads)
+        self.hidden = check_positive_int("hidden", hidden)
+        self.num_heads = check_positive_int("num_heads", num_heads)
         if hidden % num_heads:
             raise ValueError(f"num_heads: must divide hidden={hidden}, got {num_heads}")
-        self.ffn_dim = _positive_int("ffn_dim", 4 * hidden if ffn_dim is None else ffn_dim)
-        self.dropout = _rate("dropout", dropout)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
-        self.activation = activation
+        self.ffn_dim = check_positive_int("ffn_dim", 4 * hidden if ffn_dim is None else ffn_dim)
+        self.dropout = check_fraction("dropout", dropout, include_one=False, what="a dropout rate")
+        self.activation = check_option("activation", activation, ACTIVATIONS)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         common = dict(dtype=self.dtype_policy)

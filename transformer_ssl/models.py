@@ -38,6 +38,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from preprocessing.validation import check_option, check_positive_int, input_length
 from transformer_ssl.layers import ClsSplit, ClsToken, SinusoidalPosition, TransformerEncoderBlock, receptive_field
 
 KERNELS = (65, 33, 17)
@@ -47,31 +48,6 @@ MODALITIES = ("eeg", "ecg")
 #: Paper values (section 4.3) of the encoder's knobs; keyword-only arguments of the builders.
 ENCODER_DEFAULTS = dict(kernels=KERNELS, filters=FILTERS, hidden=256, num_layers=2, num_heads=2, ffn_dim=1024,
                         dropout=0.1, positions="sinusoidal")
-
-
-def _length(fs: float, input_seconds: float | None) -> int | None:
-    if not isinstance(fs, (int, float)) or isinstance(fs, bool) or fs <= 0:
-        raise ValueError(f"fs: expected a sampling rate > 0 Hz, got {fs!r}")
-    if input_seconds is None:
-        return None
-    if not isinstance(input_seconds, (int, float)) or isinstance(input_seconds, bool) or input_seconds <= 0:
-        raise ValueError(f"input_seconds: expected a duration > 0 s, got {input_seconds!r}")
-    n = int(round(input_seconds * fs))
-    if abs(n - input_seconds * fs) > 1e-6:
-        raise ValueError(f"input_seconds: {input_seconds} s at fs={fs} Hz is not a whole number of samples")
-    return n
-
-
-def _channels(n_channels) -> int:
-    if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
-        raise ValueError(f"n_channels: expected a positive integer, got {n_channels!r}")
-    return n_channels
-
-
-def _modality(modality: str) -> str:
-    if modality not in MODALITIES:
-        raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
-    return modality
 
 
 def cnn_stack(x, prefix: str, kernels=KERNELS, filters=FILTERS):
@@ -96,8 +72,8 @@ def build_cnn(n_channels: int, fs: float = 128.0, input_seconds: float | None = 
 
     Example: ``build_cnn(10)(np.zeros((2, 1280, 10)))`` has shape (2, 1280, 256).
     """
-    n_channels = _channels(n_channels)
-    length = _length(fs, input_seconds)
+    n_channels = check_positive_int("n_channels", n_channels)
+    length = input_length(fs, input_seconds)
     if len(kernels) != len(filters) or not kernels:
         raise ValueError(f"kernels/filters: expected equally long non-empty tuples, got {kernels} and {filters}")
     inp = keras.Input((length, n_channels), name="signal")
@@ -124,13 +100,11 @@ def build_encoder(n_channels: int, fs: float = 128.0, input_seconds: float | Non
 
     Example: ``build_encoder(10)`` maps (batch, 1280, 10) to [(batch, 1280, 256), (batch, 256)].
     """
-    n_channels = _channels(n_channels)
-    modality = _modality(modality)
-    length = _length(fs, input_seconds)
-    if positions not in POSITIONS:
-        raise ValueError(f"positions: expected one of {POSITIONS}, got {positions!r}")
-    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers: expected a positive integer, got {num_layers!r}")
+    n_channels = check_positive_int("n_channels", n_channels)
+    modality = check_option("modality", modality, MODALITIES)
+    length = input_length(fs, input_seconds)
+    check_option("positions", positions, POSITIONS)
+    num_layers = check_positive_int("num_layers", num_layers)
     if filters[-1] != hidden:
         raise ValueError(f"filters: the last CNN width ({filters[-1]}) must equal hidden ({hidden})")
     inp = keras.Input((length, n_channels), name=modality)
@@ -161,7 +135,7 @@ def build_pretrain_model(n_channels: int, fs: float = 128.0, input_seconds: floa
     (:func:`~transformer_ssl.pretrain.masked_mse`) only looks at the masked steps.
     ``encoder``: an existing encoder to wrap (default: a new one from ``encoder_kwargs``).
     """
-    modality = _modality(modality)
+    modality = check_option("modality", modality, MODALITIES)
     encoder = encoder or build_encoder(n_channels, fs, input_seconds, modality=modality,
                                        **_encoder_kwargs(encoder_kwargs))
     inp = keras.Input(encoder.inputs[0].shape[1:], name=modality)
@@ -182,7 +156,7 @@ def build_recognizer(n_channels: int, fs: float = 128.0, input_seconds: float | 
     Output (batch, n_outputs): probability of the high class. Layer ``{modality}_fcn_hidden`` is the
     "last hidden layer" that late fusion (Fig. 2) concatenates.
     """
-    modality = _modality(modality)
+    modality = check_option("modality", modality, MODALITIES)
     encoder = encoder or build_encoder(n_channels, fs, input_seconds, modality=modality,
                                        **_encoder_kwargs(encoder_kwargs))
     inp = keras.Input(encoder.inputs[0].shape[1:], name=modality)

@@ -32,6 +32,7 @@ import numpy as np
 from keras import ops
 
 from experiments.phases import timed
+from preprocessing.validation import check_fraction, check_positive_int
 
 PACKAGE = "transformer_ssl"
 
@@ -51,10 +52,8 @@ class MaskConfig:
     fill: float = 0.0
 
     def __post_init__(self):
-        if not 0.0 < self.fraction < 1.0:
-            raise ValueError(f"fraction: expected a share in (0, 1), got {self.fraction!r}")
-        if isinstance(self.min_span, bool) or not isinstance(self.min_span, int) or self.min_span < 1:
-            raise ValueError(f"min_span: expected an integer >= 1 sample, got {self.min_span!r}")
+        check_fraction("fraction", self.fraction, include_zero=False, include_one=False, what="a share")
+        check_positive_int("min_span", self.min_span)
         if isinstance(self.max_span, bool) or not isinstance(self.max_span, int) or self.max_span < self.min_span:
             raise ValueError(f"max_span: expected an integer >= min_span={self.min_span}, got {self.max_span!r}")
 

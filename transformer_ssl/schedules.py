@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from preprocessing.validation import check_fraction
+
 PACKAGE = "transformer_ssl"
 
 
@@ -74,9 +76,7 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, initial_lr: float, factor: float, step_size: int):
         self.initial_lr = _positive("initial_lr", initial_lr)
-        self.factor = _positive("factor", factor)
-        if self.factor > 1:
-            raise ValueError(f"factor: expected a value in (0, 1], got {factor!r}")
+        self.factor = check_fraction("factor", factor, include_zero=False, what="a decay factor")
         self.step_size = _positive("step_size", step_size, integer=True)
 
     def __call__(self, step):

@@ -38,14 +38,11 @@ Profile parameters (``ExperimentSpec.profiles[...].params``):
                                        first M segments per trial (None: all)
     k, n_folds                         k-fold CV (paper 10); the first n_folds folds are run (None: all)
     corpus_seconds, corpus_per_corpus  synthetic EEG corpora size; corpus_max_segments: cap (None: all)
-    pretrain_epochs, pretrain_warmup_epochs, pretrain_batch, pretrain_lr, pretrain_l2
-    finetune_epochs, finetune_decay_epochs, finetune_batch, finetune_lr, finetune_l2
-    finetune_warmup_epochs             0 / absent (paper): StepDecay; > 0 (quick only): linear warm-up
-                                       to finetune_lr over that many epochs, then linear decay to 0
-    fusion_epochs, fusion_decay_epochs, fusion_batch, fusion_lr, fusion_l2
+    pretrain_*, finetune_*, fusion_*   the training settings (:class:`transformer_ssl.settings.TrainingSettings`)
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -55,102 +52,16 @@ import numpy as np
 from experiments import metrics as M
 from experiments.cv import LeakageError, Split, check_disjoint, kfold_splits
 from experiments.errors import UserInputError
-from experiments.store import atomic_save_model, atomic_write_json, stable_hash
+from experiments.store import atomic_save_model, atomic_write_json, load_or_compute, stable_hash
 from experiments.task import Prepared, RunOptions
+from transformer_ssl.corpora import check_corpora
+from transformer_ssl.fold_data import AmigosData, check_no_test_content, constant_check, select_segments, trial_overlap
+from transformer_ssl.settings import CVS, TARGETS, FoldContext, TrainingSettings, parse_config
 
-MODELS = ("eeg", "ecg", "fused")
-TARGETS = ("arousal", "valence")
-CVS = ("segments", "trials", "subjects")
 CLASS_NAMES = ["low", "high"]
 SYNTHETIC_SEED = 0
-
-#: The paper's training settings (sections 4.3-4.4); batch sizes are not given (assumption: 32).
-PAPER_TRAINING = dict(pretrain_epochs=500, pretrain_warmup_epochs=30, pretrain_batch=32, pretrain_lr=5e-4,
-                      pretrain_l2=5e-3, finetune_epochs=100, finetune_decay_epochs=45, finetune_batch=32,
-                      finetune_lr=1e-4, finetune_l2=1e-5, fusion_epochs=52, fusion_decay_epochs=20,
-                      fusion_batch=32, fusion_lr=1e-5, fusion_l2=1e-5)
-
-
-#: the synthetic corpora writer's limit (one file name per recording of each corpus)
-def _max_synthetic() -> int:
-    from transformer_ssl.data.synthetic_corpora import KAYA_FILES
-
-    return len(KAYA_FILES)
-
-
-MAX_SYNTHETIC_PER_CORPUS = _max_synthetic()
-SYNTHETIC_CORPORA_ENV = "SYNTHETIC_CORPORA"
 #: AMIGOS_STRICT=1: a malformed participant file or a flat channel is an error instead of a skip
 STRICT_ENV = "AMIGOS_STRICT"
-
-
-def check_corpora(amigos: str | os.PathLike | None) -> bool:
-    """Refuse to pair a real AMIGOS with synthetic pre-training corpora unless asked.
-
-    With a real AMIGOS root (``amigos``: ``--data-root`` or ``$AMIGOS_ROOT``) and no
-    ``$EEG_CORPORA_ROOT``, raises a ``UserError`` (one error line, exit 2, before anything is
-    loaded or stored) unless ``$SYNTHETIC_CORPORA=1``. Returns True when synthetic corpora are used
-    beside a real AMIGOS on request (the table's Data line says so).
-    """
-    from experiments.errors import UserError
-
-    if not amigos or os.environ.get("EEG_CORPORA_ROOT"):
-        return False
-    if os.environ.get(SYNTHETIC_CORPORA_ENV, "").strip().lower() in ("1", "yes", "true", "on"):
-        return True
-    raise UserError(f"EEG_CORPORA_ROOT: not set while AMIGOS is real ({amigos}); expected the folder of the EEG "
-                    f"pre-training corpora (eegmmidb, WAY-EEG-GAL, Kaya 2018), or {SYNTHETIC_CORPORA_ENV}=1 to "
-                    "pre-train on synthetic corpora beside the real AMIGOS")
-
-
-def constant_check(y_true, y_pred) -> dict:
-    """What a fold's predictions are worth against a constant: the classes predicted and the macro F1 of
-    the best constant in hindsight on this test part (max over both classes; a one-class prediction
-    scores exactly that)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    best = max(M.f1_macro(y_true, np.full_like(y_true, c), labels=[0, 1]) for c in (0, 1))
-    return {"n_classes_predicted": int(np.unique(y_pred).size), "best_constant_f1_macro": float(best)}
-
-
-def trial_overlap(data, split: Split) -> float:
-    """Share of the test segments whose trial (participant, video) also has a segment in the training
-    part: 0 under ``cv="trials"`` and ``"subjects"``; high under the paper's segment CV."""
-    train_trials = set(data.trial_key[split.train].tolist())
-    return float(np.mean([k in train_trials for k in data.trial_key[split.test].tolist()]))
-
-
-def _row_digests(x: np.ndarray) -> set[bytes]:
-    import hashlib
-
-    x = np.ascontiguousarray(x, dtype="float32")
-    return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x}
-
-
-def check_no_test_content(corpus: np.ndarray, test: np.ndarray, what: str) -> None:
-    """Raise :class:`~experiments.cv.LeakageError` when a test segment's samples (bit for bit) are in
-    ``corpus``: checks the arrays that are actually used, not the index bookkeeping that built them."""
-    shared = _row_digests(corpus) & _row_digests(test)
-    if shared:
-        raise LeakageError(f"{what}: {len(shared)} test segment(s) found in it (expected none: only the "
-                           "fold's training segments and external recordings)")
-
-
-def parse_config(config: dict) -> tuple[str, bool, str, str]:
-    """(model, pretrain, target, cv) of a row config, validated."""
-    unknown = set(config) - {"model", "pretrain", "target", "cv"}
-    if unknown:
-        raise ValueError(f"config: unknown key(s) {sorted(unknown)}; expected model, pretrain, target, cv")
-    model, target, cv = config.get("model"), config.get("target"), config.get("cv", "segments")
-    pretrain = config.get("pretrain", True)
-    if model not in MODELS:
-        raise ValueError(f"config model: expected one of {MODELS}, got {model!r}")
-    if target not in TARGETS:
-        raise ValueError(f"config target: expected one of {TARGETS}, got {target!r}")
-    if cv not in CVS:
-        raise ValueError(f"config cv: expected one of {CVS}, got {cv!r}")
-    if not isinstance(pretrain, bool):
-        raise ValueError(f"config pretrain: expected true or false, got {pretrain!r}")
-    return model, pretrain, target, cv
 
 
 def _seed(*parts) -> int:
@@ -161,84 +72,6 @@ def _say(message: str) -> None:
     print(f"  [transformer_ssl] {message}", flush=True)
 
 
-def training_zscore(x: np.ndarray, subject: np.ndarray, train: np.ndarray, fold: str = "") -> np.ndarray:
-    """``x`` (N, T, C) re-standardised per subject and channel with the statistics of that subject's
-    *training* segments only (``--zscore training``).
-
-    The stored segments are z-scored per subject over all of its segments (section 4.1.2, a label-free
-    calibration that sees the test segments' signals). A z-score is affine, so standardising them again
-    with the training segments' mean and std gives exactly the raw signal standardised with training
-    statistics. A subject without a training segment (subject-wise CV) has no such statistics: an error.
-    """
-    out = np.empty_like(x, dtype=np.float32)
-    is_train = np.zeros(len(x), dtype=bool)
-    is_train[np.asarray(train, dtype=np.int64)] = True
-    for s in np.unique(subject):
-        mine = subject == s
-        ref = x[mine & is_train]
-        if not len(ref):
-            raise UserInputError(f"--zscore training: participant {s} has no training segment in {fold or 'this fold'} "
-                                 "(expected a CV that keeps part of every participant in training: segments or "
-                                 "trials; or --zscore subject, the label-free per-subject calibration)")
-        mean = ref.mean(axis=(0, 1), dtype=np.float64)
-        std = ref.std(axis=(0, 1), dtype=np.float64)
-        if np.any(std == 0):
-            raise UserInputError(f"--zscore training: participant {s}, channel(s) {np.flatnonzero(std == 0).tolist()} "
-                                 f"are flat over the training segments of {fold or 'this fold'} (expected a varying signal)")
-        out[mine] = ((x[mine] - mean) / std).astype(np.float32)
-    return out
-
-
-class AmigosData:
-    """What :meth:`AmigosTask.prepare` returns in ``Prepared.data``: the kept AMIGOS segments,
-    the external pre-training corpora and the cache folder."""
-
-    def __init__(self, segments, keep: np.ndarray, eeg_corpus, ecg_corpus, cache_dir: Path):
-        self.segments, self.keep = segments, keep
-        self.eeg_corpus, self.ecg_corpus, self.cache_dir = eeg_corpus, ecg_corpus, Path(cache_dir)
-        self.eeg = segments.eeg[keep]
-        self.ecg = segments.ecg[keep]
-        self.subject = segments.subject[keep]
-        self.trial_key = segments.trial_key[keep]
-        self._zscored_fold, self._zscored = None, {}  # --zscore training: the current fold's arrays
-        self._features = None  # the classical features, once computed (AmigosTask.features)
-
-    def __len__(self) -> int:
-        return int(self.keep.size)
-
-    def signals(self, modality: str, split: Split | None = None, zscore: str | None = "subject") -> np.ndarray:
-        """(N, T, C) segments of ``modality`` as the fold's models see them: as stored (``zscore="subject"``,
-        per subject over all its segments) or re-standardised on the fold's training segments
-        (``"training"``, :func:`training_zscore`; cached per fold)."""
-        x = self.eeg if modality == "eeg" else self.ecg
-        if (zscore or "subject") == "subject":
-            return x
-        if zscore != "training" or split is None:
-            raise ValueError(f"zscore: expected 'subject' or 'training' (with a split), got {zscore!r}")
-        fold = (split.name, stable_hash(np.asarray(split.train)))
-        if self._zscored_fold != fold:  # one fold's arrays at a time
-            self._zscored_fold, self._zscored = fold, {}
-        if modality not in self._zscored:
-            self._zscored[modality] = training_zscore(x, self.subject, split.train, split.name)
-        return self._zscored[modality]
-
-
-def select_segments(segments, max_trials: int | None, max_segments_per_trial: int | None) -> np.ndarray:
-    """Indices of the first ``max_trials`` trials (by cell index) of each participant and the first
-    ``max_segments_per_trial`` segments of each kept trial (None: no limit), in data order."""
-    keep = []
-    for s in np.unique(segments.subject):
-        mine = np.flatnonzero(segments.subject == s)
-        trials = np.unique(segments.trial[mine])
-        if max_trials is not None:
-            trials = trials[:max_trials]
-        for t in trials:
-            idx = mine[segments.trial[mine] == t]
-            idx = idx[np.argsort(segments.segment[idx], kind="stable")]
-            keep.extend(idx[:max_segments_per_trial] if max_segments_per_trial is not None else idx)
-    return np.asarray(sorted(keep), dtype=np.int64)
-
-
 class AmigosTask:
     name = "amigos"
     version = "1"
@@ -247,8 +80,8 @@ class AmigosTask:
     # ------------------------------------------------------------------ data
     def prepare(self, params: dict, data_root: str | None, cache_dir: Path, *, allow_missing: bool = False) -> Prepared:
         """AMIGOS segments (real or synthetic), the kept subset, and the external pre-training corpora."""
-        from transformer_ssl.pipeline import (AmigosParams, amigos_root, ecg_pretrain_root, load_amigos_segments,
-                                              load_pretrain_ecg, load_pretrain_eeg, pretrain_root)
+        from transformer_ssl.corpora import ecg_pretrain_root, load_pretrain_ecg, load_pretrain_eeg, pretrain_root
+        from transformer_ssl.pipeline import AmigosParams, amigos_root, load_amigos_segments
 
         cache_dir = Path(cache_dir)
         synthetic_corpora = check_corpora(data_root or os.environ.get(self.env_var))
@@ -392,16 +225,16 @@ class AmigosTask:
         check_no_test_content(x, test, f"shared {modality.upper()} pre-training corpus (fold {split.name})")
         return x.astype("float32"), {"external": corpus.fingerprint, "external_n": len(corpus), "amigos_n": 0}
 
-    def pretrained_encoder(self, data, split, modality, params, seed, cv, scope: str = "fold",
-                           zscore: str = "subject") -> tuple[Path, dict]:
+    def pretrained_encoder(self, ctx: FoldContext, modality: str) -> tuple[Path, dict]:
         """Path of the pre-trained model (``.keras``), training it if not cached: the fold's own
-        (``scope="fold"``, the paper's protocol) or the one shared by every fold (``"shared"``)."""
+        (``ctx.scope == "fold"``, the paper's protocol) or the one shared by every fold (``"shared"``)."""
         import keras
 
         from transformer_ssl.models import build_pretrain_model
         from transformer_ssl.pretrain import MaskConfig, pretrain
 
-        p = {**PAPER_TRAINING, **params}
+        data, split, cv, seed, scope, zscore = ctx.data, ctx.split, ctx.cv, ctx.options.seed, ctx.scope, ctx.zscore
+        s = ctx.settings
         mask = MaskConfig()
         shared = scope == "shared"
         x, desc = (self.shared_corpus(data, split, modality) if shared
@@ -411,21 +244,19 @@ class AmigosTask:
                            "segment_s": float(data.segments.params.segment_s), **self.artefact_provenance(),
                            **({} if shared else {"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
                                                  "zscore": zscore}),
-                           **{k: p[k] for k in p if k.startswith("pretrain_")}})
+                           **s.stage("pretrain")})
         path = data.cache_dir / "transformer_ssl" / "pretrained" / f"{modality}-{'-'.join(tag)}-{key}.keras"
         info_path = path.with_suffix(".json")
         if path.is_file() and info_path.is_file():
-            import json
-
             return path, {**json.loads(info_path.read_text()), "cached": True}
         _say(f"{'every fold (shared)' if shared else split.name}: MVP pre-training of the {modality.upper()} encoder on {len(x)} segments "
-             f"({desc['external_n']} external + {desc['amigos_n']} AMIGOS training), {p['pretrain_epochs']} epochs")
+             f"({desc['external_n']} external + {desc['amigos_n']} AMIGOS training), {s.pretrain_epochs} epochs")
         keras.backend.clear_session()
         keras.utils.set_random_seed(_seed(seed, "pretrain", modality, *tag))
         model = build_pretrain_model(**self._modality_kwargs(modality, data))
         t0 = time.perf_counter()
-        losses = pretrain(model, x, epochs=p["pretrain_epochs"], batch_size=p["pretrain_batch"],
-                          peak_lr=p["pretrain_lr"], warmup_epochs=p["pretrain_warmup_epochs"], l2=p["pretrain_l2"],
+        losses = pretrain(model, x, epochs=s.pretrain_epochs, batch_size=s.pretrain_batch,
+                          peak_lr=s.pretrain_lr, warmup_epochs=s.pretrain_warmup_epochs, l2=s.pretrain_l2,
                           mask=mask, seed=_seed(seed, "masks", modality, *tag))
         info = {"losses": losses, "n_segments": len(x), **desc, "seconds": round(time.perf_counter() - t0, 1),
                 "key": key, "scope": scope}
@@ -433,8 +264,8 @@ class AmigosTask:
         atomic_write_json(info_path, info)
         return path, {**info, "cached": False}
 
-    def recognizer(self, data, split, modality, pretrain_flag, target, labels, params, options,
-                   cv) -> tuple[Path, dict]:
+    def recognizer(self, ctx: FoldContext, modality: str, pretrain_flag: bool, target: str,
+                   labels: np.ndarray) -> tuple[Path, dict]:
         """Path of the fold's fine-tuned single-modality recognizer (``.keras``), training it if not cached."""
         import keras
 
@@ -443,22 +274,17 @@ class AmigosTask:
         from transformer_ssl.optimizers import CoupledL2Adam
         from transformer_ssl.schedules import StepDecay, WarmupLinearDecay
 
-        p = {**PAPER_TRAINING, **params}
-        zscore = options.zscore or "subject"
-        pre_path, pre_info = (self.pretrained_encoder(data, split, modality, params, options.seed, cv,
-                                                      scope=options.pretrain or "fold", zscore=zscore)
-                              if pretrain_flag else (None, {}))
+        data, split, cv, options, zscore, s = ctx.data, ctx.split, ctx.cv, ctx.options, ctx.zscore, ctx.settings
+        pre_path, pre_info = self.pretrained_encoder(ctx, modality) if pretrain_flag else (None, {})
         key = stable_hash({"pretrained": pre_info.get("key"), "labels": stable_hash(labels), "target": target,
                            "train": stable_hash(split.train), "modality": modality, "seed": options.seed,
                            "amigos": data.segments.fingerprint, "keep": stable_hash(data.keep), "zscore": zscore,
-                           **self.artefact_provenance(), **{k: p[k] for k in p if k.startswith("finetune_")}})
+                           **self.artefact_provenance(), **s.stage("finetune")})
         tag = "pt" if pretrain_flag else "scratch"
         name = f"{modality}-{tag}-{target}-{cv}-{split.name}-{key}.keras"
         path = data.cache_dir / "transformer_ssl" / "recognizers" / name
         info_path = path.with_suffix(".json")
         if path.is_file() and info_path.is_file():
-            import json
-
             return path, {**json.loads(info_path.read_text()), "cached": True}
         keras.backend.clear_session()
         keras.utils.set_random_seed(_seed(options.seed, "finetune", modality, tag, target, cv, split.name))
@@ -466,22 +292,22 @@ class AmigosTask:
         if pre_path is not None:
             encoder = keras.models.load_model(pre_path).get_layer(f"{modality}_encoder")
         model = build_recognizer(**self._modality_kwargs(modality, data), encoder=encoder)
-        batch = p["finetune_batch"]
+        batch = s.finetune_batch
         steps = -(-len(split.train) // batch)
-        warm = float(p.get("finetune_warmup_epochs") or 0)
+        warm = float(s.finetune_warmup_epochs or 0)
         if warm > 0:  # quick profiles only: linear warm-up to finetune_lr, then linear decay to 0
-            total = max(2, int(p["finetune_epochs"] * steps))
-            schedule = WarmupLinearDecay(p["finetune_lr"], min(max(1, int(round(warm * steps))), total - 1), total)
+            total = max(2, int(s.finetune_epochs * steps))
+            schedule = WarmupLinearDecay(s.finetune_lr, min(max(1, int(round(warm * steps))), total - 1), total)
         else:  # the paper's StepDecay(1e-4, 0.65, 45 epochs)
-            schedule = StepDecay(p["finetune_lr"], 0.65, max(1, p["finetune_decay_epochs"] * steps))
-        make_opt = lambda: CoupledL2Adam(schedule, l2=p["finetune_l2"])  # noqa: E731
+            schedule = StepDecay(s.finetune_lr, 0.65, max(1, s.finetune_decay_epochs * steps))
+        make_opt = lambda: CoupledL2Adam(schedule, l2=s.finetune_l2)  # noqa: E731
         _say(f"{split.name}: fine-tuning the {modality.upper()} recognizer ({tag}) for {target} on "
-             f"{len(split.train)} segments, {p['finetune_epochs']} epochs")
+             f"{len(split.train)} segments, {s.finetune_epochs} epochs")
         t0 = time.perf_counter()
         x = data.signals(modality, split, zscore)
         trainer = FoldTrainer(model, make_opt, loss="binary_crossentropy", jit=options.jit)
         state = trainer.fit({modality: x}, labels.astype("float32")[:, None], [split.train], batch_size=batch,
-                            epochs=p["finetune_epochs"], seed=_seed(options.seed, "order", split.name))[0]
+                            epochs=s.finetune_epochs, seed=_seed(options.seed, "order", split.name))[0]
         load_fold_state(model, state)
         info = {"final_loss": state.final_loss, "seconds": round(time.perf_counter() - t0, 1), "key": key,
                 "pretrained": pre_info.get("key"), "pretrain_final_loss": (pre_info.get("losses") or [None])[-1],
@@ -502,17 +328,7 @@ class AmigosTask:
         key = stable_hash({"amigos": data.segments.fingerprint, "keep": stable_hash(data.keep),
                            "code": self.artefact_provenance()["code"]})
         path = data.cache_dir / "transformer_ssl" / "features" / f"features-{key}.npy"
-        if path.is_file():
-            data._features = np.load(path)
-        else:
-            import io
-
-            from experiments.store import atomic_write_bytes
-
-            data._features = segment_features(data.ecg, data.eeg, 128.0)
-            buf = io.BytesIO()
-            np.save(buf, data._features)
-            atomic_write_bytes(path, buf.getvalue())
+        data._features = load_or_compute(path, lambda: segment_features(data.ecg, data.eeg, 128.0))
         return data._features
 
     def run_reference(self, config: dict, fold: str, data: AmigosData, params: dict, options: RunOptions) -> dict:
@@ -558,12 +374,13 @@ class AmigosTask:
             return self.run_reference(config, fold, data, params, options)
         model_kind, pretrain_flag, target, cv = parse_config(config)
         split = self.split(data, params, cv, fold)
+        ctx = FoldContext(data, split, cv, TrainingSettings.of(params), options)  # the profile read once
         lab = fold_labels(data.segments, data.keep[split.train])
         labels = lab[target][data.keep]
         t0 = time.perf_counter()
         extra = {}
         if model_kind in ("eeg", "ecg"):
-            path, info = self.recognizer(data, split, model_kind, pretrain_flag, target, labels, params, options, cv)
+            path, info = self.recognizer(ctx, model_kind, pretrain_flag, target, labels)
             model = keras.models.load_model(path)
             x = data.signals(model_kind, split, options.zscore)
             proba = model.predict({model_kind: x[split.test]}, batch_size=32, verbose=0)[:, 0]
@@ -573,8 +390,7 @@ class AmigosTask:
             if saved:
                 atomic_save_model(model, saved)
         else:
-            proba, extra, n_params = self.run_fused(data, split, pretrain_flag, target, labels, params, options, cv,
-                                                    fold)
+            proba, extra, n_params = self.run_fused(ctx, pretrain_flag, target, labels)
         y_true = labels[split.test]
         y_pred = (proba >= 0.5).astype(np.int64)
         keras.backend.clear_session()
@@ -589,7 +405,7 @@ class AmigosTask:
             "n_params": int(n_params), "fold_seconds": round(time.perf_counter() - t0, 1), **extra,
         }
 
-    def run_fused(self, data, split, pretrain_flag, target, labels, params, options, cv, fold):
+    def run_fused(self, ctx: FoldContext, pretrain_flag: bool, target: str, labels: np.ndarray):
         """Late fusion (Fig. 2) on the fold's two frozen fine-tuned recognizers; returns (proba, info, n_params)."""
         import keras
 
@@ -598,25 +414,25 @@ class AmigosTask:
         from transformer_ssl.optimizers import CoupledL2Adam
         from transformer_ssl.schedules import StepDecay
 
-        p = {**PAPER_TRAINING, **params}
+        data, split, cv, options, s, fold = ctx.data, ctx.split, ctx.cv, ctx.options, ctx.settings, ctx.split.name
         recs, infos, feats, paths = {}, {}, [], {}
         for m in ("eeg", "ecg"):
-            paths[m], infos[m] = self.recognizer(data, split, m, pretrain_flag, target, labels, params, options, cv)
+            paths[m], infos[m] = self.recognizer(ctx, m, pretrain_flag, target, labels)
             recs[m] = keras.models.load_model(paths[m])
             x = data.signals(m, split, options.zscore)
             feats.append(recognizer_features(recs[m]).predict({m: x}, batch_size=32, verbose=0))
         z = np.concatenate(feats, axis=1).astype("float32")
         keras.utils.set_random_seed(_seed(options.seed, "fusion", target, cv, split.name, pretrain_flag))
         head = build_fusion_head(z.shape[1])
-        batch = p["fusion_batch"]
+        batch = s.fusion_batch
         steps = -(-len(split.train) // batch)
-        make_opt = lambda: CoupledL2Adam(StepDecay(p["fusion_lr"], 0.65, max(1, p["fusion_decay_epochs"] * steps)),
-                                         l2=p["fusion_l2"])  # noqa: E731
+        make_opt = lambda: CoupledL2Adam(StepDecay(s.fusion_lr, 0.65, max(1, s.fusion_decay_epochs * steps)),
+                                         l2=s.fusion_l2)  # noqa: E731
         _say(f"{fold}: training the multimodal classifier ({'pt' if pretrain_flag else 'scratch'}) for {target}, "
-             f"{p['fusion_epochs']} epochs")
+             f"{s.fusion_epochs} epochs")
         trainer = FoldTrainer(head, make_opt, loss="binary_crossentropy", jit=options.jit)
         state = trainer.fit({"fused_features": z}, labels.astype("float32")[:, None], [split.train], batch_size=batch,
-                            epochs=p["fusion_epochs"], seed=_seed(options.seed, "order", split.name))[0]
+                            epochs=s.fusion_epochs, seed=_seed(options.seed, "order", split.name))[0]
         load_fold_state(head, state)
         proba = head.predict({"fused_features": z[split.test]}, batch_size=256, verbose=0)[:, 0]
         fused = build_fused(recs["eeg"], recs["ecg"], head=head)

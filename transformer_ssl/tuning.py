@@ -18,13 +18,11 @@ factor (0.65) and period (45 epochs) stay fixed.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-
-import numpy as np
 
 from experiments.cv import Split, check_disjoint, train_val_split
-from experiments.search import SearchKey, make_tuner, project_name, space_of, write_best
+from experiments.errors import UserInputError, format_error, run_cli
+from experiments.search import SearchCommand, SearchKey, make_tuner, project_name, space_of
+from experiments.search import main as search_main
 
 OBJECTIVE = "val_accuracy"
 
@@ -82,22 +80,23 @@ def search_split(task, data, params: dict, cv: str, fold: str, seed: int = 0):
 def run_search(task, prepared, params: dict, fold: str, directory, *, profile: str, modality: str, target: str,
                pretrain: bool, cv: str = "segments", max_trials: int = 4, epochs: int | None = None, seed: int = 0,
                verbose: int = 1) -> dict:
-    """Search for one fold; returns the best-trial record (also written as ``<profile>/fold-<fold>/best.json``)."""
+    """Search for one fold; returns the best-trial record (:func:`experiments.search.main` writes it
+    as ``<profile>/fold-<fold>/best.json``, on the chief only)."""
     from experiments.task import RunOptions
     from transformer_ssl.pipeline import fold_labels
-    from transformer_ssl.task import PAPER_TRAINING
+    from transformer_ssl.settings import FoldContext, TrainingSettings
 
     data = prepared.data
-    p = {**PAPER_TRAINING, **params}
+    s = TrainingSettings.of(params)
     split, train, val = search_split(task, data, params, cv, fold, seed)
     labels = fold_labels(data.segments, data.keep[split.train])[target][data.keep].astype("float32")[:, None]
     encoder_path = None
     if pretrain:
-        encoder_path, _ = task.pretrained_encoder(data, split, modality, params, RunOptions(seed=seed).seed, cv)
-    batch = p["finetune_batch"]
-    hypermodel = RecognizerHyperModel(modality, encoder_path, -(-len(train) // batch), p["finetune_decay_epochs"])
+        encoder_path, _ = task.pretrained_encoder(FoldContext(data, split, cv, s, RunOptions(seed=seed)), modality)
+    batch = s.finetune_batch
+    hypermodel = RecognizerHyperModel(modality, encoder_path, -(-len(train) // batch), s.finetune_decay_epochs)
     name = (lambda i: str(data.subject[i])) if cv == "subjects" else (lambda i: f"segment{int(data.keep[i])}")
-    epochs = epochs or p["finetune_epochs"]
+    epochs = epochs or s.finetune_epochs
     key = SearchKey(fold=fold, train=[name(i) for i in train], val=[name(i) for i in val], profile=profile,
                     fingerprint=prepared.fingerprint, space=hypermodel.space(), seed=seed, tuner="random",
                     extra={"epochs": epochs, "batch_size": batch, "objective": OBJECTIVE, "modality": modality,
@@ -109,58 +108,45 @@ def run_search(task, prepared, params: dict, fold: str, directory, *, profile: s
     tuner.search({modality: x[train]}, labels[train], validation_data=({modality: x[val]}, labels[val]),
                  epochs=epochs, batch_size=batch, verbose=verbose)
     best = tuner.oracle.get_best_trials(1)[0]
-    record = {"fold": fold, "project": project_name(key), "search_key": key.to_dict(),
-              "best_trial_id": best.trial_id, "best_hyperparameters": best.hyperparameters.values,
-              f"best_{OBJECTIVE}": best.score, "n_train": int(train.size), "n_val": int(val.size),
-              "n_test_held_out": int(split.test.size)}
-    write_best(directory, fold, record)
-    return record
+    return {"fold": fold, "project": project_name(key), "search_key": key.to_dict(), "objective": OBJECTIVE,
+            "best_trial_id": best.trial_id, "best_hyperparameters": best.hyperparameters.values,
+            f"best_{OBJECTIVE}": best.score, "n_train": int(train.size), "n_val": int(val.size),
+            "n_test_held_out": int(split.test.size)}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m transformer_ssl.tuning", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="quick", help="data amount and epochs of the amigos_fused profile")
-    p.add_argument("--data-root", default=None, help="AMIGOS root (default: AMIGOS_ROOT, else synthetic)")
-    p.add_argument("--folds", default="profile", help="'profile' (the profile's folds), 'all', or fold0,fold3")
+def _add_arguments(p) -> None:
     p.add_argument("--model", default="eeg", choices=("eeg", "ecg"))
     p.add_argument("--target", default="arousal", choices=("arousal", "valence"))
     p.add_argument("--cv", default="segments", choices=("segments", "trials", "subjects"))
     p.add_argument("--pretrain", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--max-trials", type=int, default=4)
     p.add_argument("--epochs", type=int, default=None, help="default: the profile's fine-tuning epochs")
-    p.add_argument("--directory", default="results/amigos_search")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    from experiments import registry
-    from experiments.runner import default_cache_dir
-    from experiments.seeding import set_global_seed
-    from experiments.task import load_task
 
-    spec = registry.get("amigos_fused")
-    params = spec.profile(args.profile).params
-    set_global_seed(args.seed)
-    task = load_task(spec.task)
-    prepared = task.prepare(params, args.data_root, default_cache_dir())
-    k = int(params.get("k", 10))
-    all_folds = [f"fold{i}" for i in range(k)]
-    if args.folds == "profile":
-        folds = task.folds(prepared, params)
-    elif args.folds == "all":
-        folds = all_folds
-    else:
-        folds = [f.strip() for f in args.folds.split(",") if f.strip()]
-        bad = sorted(set(folds) - set(all_folds))
-        if bad:
-            raise SystemExit(f"--folds: unknown fold(s) {bad}; expected names among {all_folds}")
-    for fold in folds:
-        record = run_search(task, prepared, params, fold, args.directory, profile=args.profile, modality=args.model,
-                            target=args.target, pretrain=args.pretrain, cv=args.cv, max_trials=args.max_trials,
-                            epochs=args.epochs, seed=args.seed)
-        if os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief":
-            print(json.dumps({k: v for k, v in record.items() if k != "search_key"}, indent=2), flush=True)
-    return 0
+
+def _check_arguments(args) -> None:
+    for name in ("max_trials", "epochs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserInputError(format_error("--" + name.replace("_", "-"), value, "a positive integer"))
+
+
+def search_fold(run, fold: str) -> dict:
+    """The search of ``fold`` with the command's options (:func:`run_search`)."""
+    a = run.args
+    return run_search(run.task, run.prepared, run.params, fold, run.directory, profile=run.profile, modality=a.model,
+                      target=a.target, pretrain=a.pretrain, cv=a.cv, max_trials=a.max_trials, epochs=a.epochs,
+                      seed=run.seed)
+
+
+COMMAND = SearchCommand(name="amigos-search", prog="python -m transformer_ssl.tuning", description=__doc__,
+                        experiment="amigos_fused", directory="results/amigos_search", search_fold=search_fold,
+                        add_arguments=_add_arguments, check_arguments=_check_arguments)
+
+
+def main(argv=None) -> int:
+    """``python -m transformer_ssl.tuning``: the :func:`experiments.search.main` skeleton with this search."""
+    return search_main(COMMAND, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

@@ -57,7 +57,17 @@ import numpy as np
 from scipy import signal as sps
 
 from attx_keras.data.wesad import CHEST_FS, SUBJECT_IDS, WRIST_FS, subject_path
+from experiments.provenance import code_hash
 from experiments.store import atomic_write_bytes
+
+#: the modules that write the synthetic recordings; their source hash names the synthetic
+#: folder, so a changed generator never reuses files written by an older one
+GENERATOR_MODULES = ("attx_keras.data.synthetic", "attx_keras.data.wesad")
+
+
+def generator_version() -> str:
+    """8 hex digits of the synthetic generator's source hash (see :data:`GENERATOR_MODULES`)."""
+    return code_hash(GENERATOR_MODULES)[:8]
 
 #: Protocol segments at full length (label code, seconds). Order A: amusement before stress.
 PROTOCOL_A = ((0, 60), (1, 1200), (0, 120), (3, 392), (0, 60), (4, 420), (0, 300),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocessing.validation import check_positive_int
 from rmmt.data.mahnob import MahnobFormatError
 
 CASCADE = "haarcascade_frontalface_default.xml"
@@ -201,8 +202,7 @@ def face_crops(path, begin: float, n_out: int, src_fps: float, out_fps: float = 
     ``n_fallback`` counts output frames whose latest face search found nothing (their crop is
     the fallback of the module docstring).
     """
-    if detect_every < 1:
-        raise ValueError(f"detect_every: expected a positive integer, got {detect_every}")
+    check_positive_int("detect_every", detect_every)
     cropper = cropper or FaceCropper(size=size)
     cropper.reset()
     idx = resample_indices(n_out, begin, src_fps, out_fps)

@@ -32,7 +32,7 @@ T7 T8 P7 P8.
 Labels: none are read (the pretraining is self-supervised); eegmmidb's T0/T1/T2 annotations,
 WAY-EEG-GAL's lift events and Kaya's ``marker`` are ignored. Excluded: no subject or run by name;
 a file whose channels, rate or samples fail the checks below raises :class:`CorpusFormatError`
-here, and :func:`transformer_ssl.pipeline.load_pretrain_eeg` skips it with the reason logged.
+here, and :func:`transformer_ssl.corpora.load_pretrain_eeg` skips it with the reason logged.
 
 Folder tree: any mixture of these files anywhere below ``EEG_CORPORA_ROOT``, e.g.::
 
