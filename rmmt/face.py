@@ -32,9 +32,7 @@ frame stride. ``frame_stride`` > 1 (the quick profile) averages every k-th frame
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,15 +226,14 @@ def trial_embeddings(trials, spec: BackboneSpec, cache_dir: Path, *, frame_strid
     The cache file name hashes the backbone (:func:`backbone_key`), the frames file digest,
     ``frame_stride`` and ``frames_per_step``; the backbone is only built if something is missing.
     """
-    from experiments.store import cached_file_digest, load_or_compute
+    from experiments.store import cached_file_digest, load_or_compute, stable_hash
 
     folder = Path(cache_dir) / "rmmt-face-embeddings"
     bkey = backbone_key(spec, cache_dir)
     paths = {}
     for trial in trials:
-        key = hashlib.sha256(json.dumps({"backbone": bkey, "frames": cached_file_digest(trial.frames_path, cache_dir),
-                                         "stride": frame_stride, "fps": frames_per_step},
-                                        sort_keys=True).encode()).hexdigest()[:24]
+        key = stable_hash({"backbone": bkey, "frames": cached_file_digest(trial.frames_path, cache_dir),
+                           "stride": frame_stride, "fps": frames_per_step}, length=24)
         paths[trial.session] = folder / f"session{trial.session}-{key}.npy"
     n_missing = sum(not p.is_file() for p in paths.values())
     out, made, backbone = {}, 0, None
