@@ -95,8 +95,12 @@ def stage_spread(model, modality: str, x: np.ndarray) -> dict:
             "logit_std": float(logit.std())}
 
 
-def pretrain_encoder(modality: str, x: np.ndarray, steps: int, batch: int, seed: int):
-    """The encoder of a pre-training model trained for ``steps`` MVP steps (paper settings otherwise)."""
+def pretrain_encoder(modality: str, x: np.ndarray, steps: int, batch: int, seed: int, *, epochs: int | None = None,
+                     on_epoch=None):
+    """The encoder of a pre-training model trained for ``steps`` MVP steps (rounded to whole epochs; or
+    ``epochs`` epochs when given, 0 allowed), paper settings otherwise, and the loss of every epoch.
+    ``on_epoch(encoder, epoch, loss)``: called with epoch 0 (loss NaN) before training and with the
+    count of finished epochs after each."""
     import keras
 
     from transformer_ssl.models import build_pretrain_model
@@ -104,11 +108,17 @@ def pretrain_encoder(modality: str, x: np.ndarray, steps: int, batch: int, seed:
 
     keras.utils.set_random_seed(seed)
     model = build_pretrain_model(x.shape[-1], 128.0, x.shape[1] / 128.0, modality=modality)
-    per_epoch = -(-len(x) // batch)
-    epochs = max(1, round(steps / per_epoch))
+    encoder = model.get_layer(f"{modality}_encoder")
+    if epochs is None:
+        epochs = max(1, round(steps / -(-len(x) // batch)))
+    if on_epoch is not None:
+        on_epoch(encoder, 0, float("nan"))
+    if not epochs:
+        return encoder, []
+    log = None if on_epoch is None else (lambda epoch, loss: on_epoch(encoder, epoch + 1, loss))
     losses = pretrain(model, x, epochs=epochs, batch_size=batch, peak_lr=5e-4, warmup_epochs=max(0.1 * epochs, 0.5),
-                      l2=5e-3, mask=MaskConfig(), seed=seed)
-    return model.get_layer(f"{modality}_encoder"), losses
+                      l2=5e-3, mask=MaskConfig(), seed=seed, log=log)
+    return encoder, losses
 
 
 def run_setting(x, y, train, test, modality, lr, warmup, steps, batch, seed, encoder=None,
@@ -223,32 +233,20 @@ def head_only_report(x, y, train, test, modality: str, positions: str, lr: float
 def mvp_head_only_report(x, y, train, test, modality: str, pretrain_epochs: list[int], lr: float, epochs: int,
                          batch: int, seed: int) -> list[dict]:
     """Does MVP pre-training make CLS_e usable by the head? One pre-training of the encoder on the training
-    segments for ``max(pretrain_epochs)`` epochs (paper masking and optimiser, WarmupLinearDecay to 5e-4 over
-    10 % of it, batch ``batch``); after each listed epoch, :func:`cls_report` (raw head only) on the
-    encoder's CLS_e."""
-    import keras
+    segments for ``max(pretrain_epochs)`` epochs (:func:`pretrain_encoder`: the paper's masking and
+    optimiser, WarmupLinearDecay to 5e-4 over 10 % of it, batch ``batch``); after each listed epoch,
+    :func:`cls_report` (raw head only) on the encoder's CLS_e."""
+    rows, t0 = [], time.perf_counter()
 
-    from transformer_ssl.models import build_pretrain_model
-    from transformer_ssl.pretrain import MaskConfig, pretrain
-
-    keras.utils.set_random_seed(seed)
-    model = build_pretrain_model(x.shape[-1], 128.0, x.shape[1] / 128.0, modality=modality)
-    encoder, rows, t0 = model.get_layer(f"{modality}_encoder"), [], time.perf_counter()
-
-    def report(epoch: int, loss: float):
-        if epoch + 1 in pretrain_epochs:
+    def report(encoder, epoch: int, loss: float):
+        if epoch in pretrain_epochs:
             f = encoder.predict(x, batch_size=32, verbose=0)[1]
-            rows.append({"pretrain_epoch": epoch + 1, "pretrain_steps": (epoch + 1) * -(-len(train) // batch),
+            rows.append({"pretrain_epoch": epoch, "pretrain_steps": epoch * -(-len(train) // batch),
                          "mvp_loss": loss, "seconds": round(time.perf_counter() - t0),
                          **cls_report(f, y, train, test, lr, epochs, batch, seed, variants=("raw",))})
             print(json.dumps(rows[-1]), flush=True)
 
-    if 0 in pretrain_epochs:
-        report(-1, float("nan"))
-    total = max(pretrain_epochs)
-    if total:
-        pretrain(model, x[train], epochs=total, batch_size=batch, peak_lr=5e-4, warmup_epochs=max(0.1 * total, 0.5),
-                 l2=5e-3, mask=MaskConfig(), seed=seed, log=report)
+    pretrain_encoder(modality, x[train], 0, batch, seed, epochs=max(pretrain_epochs), on_epoch=report)
     return rows
 
 
