@@ -25,6 +25,9 @@ PRETRAIN        ?=
 # ZSCORE: empty = the profile's (subject: per-subject over all its segments, label-free); training = training segments only
 ZSCORE          ?=
 ALLOW_MISSING   ?= 0
+# test processes (pytest-xdist, one test file per process at a time): the cores, at most 4 (each holds
+# TensorFlow and its models, about 2 GB); 0 = the whole suite in one process
+TEST_WORKERS    ?= $(shell $(PYTHON) -c "import os; print(max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)))" 2>/dev/null || echo 2)
 DEBUG           ?= 0
 on = $(if $(filter 1 yes true on,$(1)),$(2))
 export PHYSIO_FUSION_CACHE ?= $(CURDIR)/data
@@ -56,8 +59,8 @@ $(STAMP): setup.cfg setup.py
 
 install: $(STAMP) ## create .venv and install the project (editable) with its test extras
 
-test: $(STAMP) ## run the test suite
-	$(PY) -m pytest -q
+test: $(STAMP) ## run the test suite (TEST_WORKERS processes; 0 = one process)
+	$(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 bench: $(STAMP) ## speed figures as ratios against baselines of the same run -> benchmarks/results/<date>-<host>.json
 	@# PyTorch for the per-backend figures: the CPU build (plain `pip install torch` would pull a CUDA build of GBs)

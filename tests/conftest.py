@@ -20,6 +20,29 @@ def wesad_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def on_backend():
+    """``on_backend(backend, script)``: run a script on a Keras backend in the test module's warm worker
+    for that backend (tests/backends.py) and return what it printed; fails the test if it raised.
+    Module scope: a worker holds its backend (about 1 GB) only while its module's tests run."""
+    from tests.backends import BackendWorkers
+
+    workers = BackendWorkers()
+    yield workers
+    workers.close()
+
+
+@pytest.fixture(scope="module")
+def one_ray_at_a_time(tmp_path_factory):
+    """A lock shared by the test processes (``make test`` runs files in parallel, pytest-xdist), held
+    while a module's Ray tests run: one local Ray cluster on the machine at a time."""
+    pytest.importorskip("ray")
+    from filelock import FileLock  # a dependency of Ray
+
+    with FileLock(str(tmp_path_factory.getbasetemp().parent / "ray.lock")):
+        yield
+
+
 @pytest.fixture(scope="session")
 def realdata():
     if not REALDATA.is_dir():

@@ -150,7 +150,7 @@ def test_smoke_table1_end_to_end_with_saved_models(smoke_table1, wesad_root):
     assert saved.is_file()
 
 
-def test_ray_gives_the_local_table_byte_for_byte(smoke_table1, wesad_root):
+def test_ray_gives_the_local_table_byte_for_byte(smoke_table1, wesad_root, one_ray_at_a_time):
     ray = pytest.importorskip("ray")
     local, _ = smoke_table1
     try:
@@ -165,7 +165,7 @@ def test_ray_gives_the_local_table_byte_for_byte(smoke_table1, wesad_root):
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_models_run_on_other_backends(backend, tmp_path):
+def test_models_run_on_other_backends(backend, tmp_path, on_backend):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed (pip install -e '.[{backend}]')")
     script = textwrap.dedent("""
@@ -191,6 +191,4 @@ def test_models_run_on_other_backends(backend, tmp_path):
         np.testing.assert_allclose(keras.models.load_model(r"%s").predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
         print("ok")
     """) % (backend, tmp_path / "m.keras", tmp_path / "m.keras")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env={**ENV, "KERAS_BACKEND": backend}, cwd=os.path.dirname(os.path.dirname(__file__)))
-    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+    assert on_backend(backend, script).strip().endswith("ok")

@@ -193,7 +193,7 @@ def test_unknown_experiment_and_profile(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
+def local_ray(tmp_path_factory, one_ray_at_a_time):
     """A local Ray instance with 2 CPUs for this module; its workers see TOY_DIE_ONCE."""
     ray = pytest.importorskip("ray")
     armed = tmp_path_factory.mktemp("ray") / "armed"

@@ -1,16 +1,11 @@
 """The project's training path (experiments.training): same semantics as model.fit, alone or K folds at once."""
 import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 
 from experiments.training import batch_count, epoch_order
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A tiny model with what matters for exactness: convolution, batch norm (batch statistics and
 # moving averages), a dense head; 37 windows and batch 8 leave a last batch of 5.
@@ -39,11 +34,9 @@ COMMON = textwrap.dedent("""
 """)
 
 
-def _run(backend: str, body: str) -> str:
-    out = subprocess.run([sys.executable, "-c", COMMON + textwrap.dedent(body)], capture_output=True, text=True,
-                         timeout=300, cwd=ROOT, env={**os.environ, "KERAS_BACKEND": backend})
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
+def _run(on_backend, backend: str, body: str) -> str:
+    """``COMMON`` then ``body`` on ``backend``, in the session's worker for it; returns what it printed."""
+    return on_backend(backend, COMMON + textwrap.dedent(body))
 
 
 def test_epoch_order_is_a_permutation_fixed_by_seed_and_epoch():
@@ -57,9 +50,9 @@ def test_epoch_order_is_a_permutation_fixed_by_seed_and_epoch():
 
 @pytest.mark.parametrize("backend", ["jax", "tensorflow", pytest.param("torch", marks=pytest.mark.skipif(
     importlib.util.find_spec("torch") is None, reason="torch is not installed (make bench installs it)"))])
-def test_folds_together_train_exactly_as_alone(backend):
+def test_folds_together_train_exactly_as_alone(backend, on_backend):
     """Each of 3 ragged folds trained together ends where it ends trained alone."""
-    _run(backend, """
+    _run(on_backend, backend, """
         model = tiny()
         together = fit_folds(model, sgd, x, y, folds, batch_size=8, epochs=3, seed=5)
         for k, fold in enumerate(folds):
@@ -79,11 +72,11 @@ TORCH = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
 
 @pytest.mark.parametrize("backend,together", [("tensorflow", False), ("jax", False), ("jax", True),
                                               pytest.param("torch", False, marks=TORCH)])
-def test_every_path_runs_the_protocol_steps_and_is_model_fit_on_the_same_batches(backend, together):
+def test_every_path_runs_the_protocol_steps_and_is_model_fit_on_the_same_batches(backend, together, on_backend):
     """Issue 12: on folds with fewer batches than one execution (32 steps) and a ragged last batch,
     each path runs exactly epochs x ceil(n / batch) optimizer steps, and with SGD its weights are those
     of a plain per-epoch model.fit (steps_per_execution=1) on the same batches."""
-    out = _run(backend, """
+    out = _run(on_backend, backend, """
         import warnings
         from experiments.training import epoch_order
         together = %r
@@ -128,9 +121,9 @@ def test_bad_inputs_are_named():
 
 
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
-def test_mixed_precision_trains_with_float32_variables(backend):
+def test_mixed_precision_trains_with_float32_variables(backend, on_backend):
     """mixed_float16: float16 compute, float32 variables, dynamic loss scaling; finite losses."""
-    _run(backend, """
+    _run(on_backend, backend, """
         keras.mixed_precision.set_dtype_policy("mixed_float16")
         model = tiny()
         states = fit_folds(model, sgd, x, y, folds[:2], batch_size=8, epochs=2, seed=0)
@@ -138,3 +131,13 @@ def test_mixed_precision_trains_with_float32_variables(backend):
         assert all(a.dtype == np.float32 for s in states for a in s.trainable)
         assert not np.allclose(states[0].trainable[0], model.get_layer("conv").kernel.numpy())
     """)
+
+
+def test_the_backend_worker_reports_a_failing_script_and_resets_between_scripts(on_backend):
+    """The warm per-backend worker (tests/backends.py) fails the test of a script that raises, keeps
+    serving, and gives each script the float32 policy a fresh process has."""
+    with pytest.raises(AssertionError, match="ZeroDivisionError"):
+        on_backend("jax", "print('before'); 1 / 0")
+    assert on_backend("jax", "import keras\nkeras.mixed_precision.set_dtype_policy('mixed_float16')\nprint('set')") == "set\n"
+    out = on_backend("jax", "import keras\nprint(keras.backend.backend(), keras.mixed_precision.global_policy().name)")
+    assert out.split() == ["jax", "float32"]
