@@ -93,6 +93,8 @@ class BackendWorkers:
     def __call__(self, backend: str, script: str, timeout: float = 300) -> str:
         worker = self.workers.get(backend)
         if worker is None or not worker.alive():
+            if worker is not None:
+                worker.close()  # a worker that died or timed out: its process reaped, its log closed
             worker = self.workers[backend] = BackendWorker(backend)
         return worker.run(script, timeout)
 

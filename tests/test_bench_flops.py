@@ -1,16 +1,10 @@
 """experiments.flops: counts of tiny models against a hand calculation and against XLA's own count."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import pytest
 
 from experiments.flops import TRAIN_FACTOR, count
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def dense_model():
@@ -64,22 +58,17 @@ def test_count_of_a_custom_layer_with_sublayers():
 
 
 XLA_SCRIPT = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
+import json
 from tests.test_bench_flops import BUILDERS
 from experiments.flops import count, xla_flops
 print(json.dumps({k: [count(b(), 5)["forward"], xla_flops(b(), 5)["forward"]] for k, b in BUILDERS.items()}))
 """
 
 
-def test_count_agrees_with_xla_cost_analysis():
+def test_count_agrees_with_xla_cost_analysis(on_backend):
     """Exact for matrix products and valid convolutions; with attention XLA adds the softmax and the
     1/sqrt(d) scaling (element-wise, not counted here): within 15 %."""
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", XLA_SCRIPT, str(ROOT)], capture_output=True, text=True,
-                         env=env, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = json.loads(on_backend("jax", XLA_SCRIPT).strip().splitlines()[-1])
     assert got["dense"][0] == got["dense"][1] == 5 * HAND["dense"]
     assert got["conv"][0] == got["conv"][1] == 5 * HAND["conv"]
     ours, xla = got["attention"]
